@@ -1,0 +1,166 @@
+"""ROS image messages <-> numpy, the one conversion module every node uses.
+
+``cv_bridge`` is used where it exists (a sourced ROS Humble/Jazzy); on machines without
+it (the PyPI ROS wheels) an equivalent numpy/OpenCV path handles the encodings cameras
+produce: ``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``, ``mono16``, ``16UC1``,
+``yuv422`` / ``uyvy`` and ``yuv422_yuy2`` / ``yuyv``. Encoding names follow
+``sensor_msgs/image_encodings.hpp``.
+
+Every decode returns an ``HxWx3 uint8`` RGB array, the input of
+``hand_mesh_core`` predictors. Malformed messages raise :class:`ImageConversionError`
+with the reason (the node logs and counts them; it never crashes on one).
+"""
+
+from __future__ import annotations
+
+import array
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+
+try:  # a sourced ROS distribution provides the real cv_bridge
+    from cv_bridge import CvBridge as _CvBridge  # type: ignore[import-not-found]
+
+    # The PyPI project named cv-bridge is an unrelated pure-Python port that maps 16-bit
+    # encodings to 8 bits; only trust the ROS package (it ships the C++ boost module).
+    import cv_bridge.boost.cv_bridge_boost  # type: ignore[import-not-found]  # noqa: F401
+
+    _BRIDGE = _CvBridge()
+except Exception:  # noqa: BLE001 - any failure means "no usable cv_bridge"
+    _BRIDGE = None
+
+#: Encodings decoded without cv_bridge: name -> (channels, bytes per channel).
+SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
+    "rgb8": (3, 1),
+    "bgr8": (3, 1),
+    "rgba8": (4, 1),
+    "bgra8": (4, 1),
+    "mono8": (1, 1),
+    "8UC1": (1, 1),
+    "8UC3": (3, 1),
+    "mono16": (1, 2),
+    "16UC1": (1, 2),
+    "yuv422": (2, 1),  # UYVY byte order
+    "uyvy": (2, 1),
+    "yuv422_yuy2": (2, 1),  # YUYV byte order
+    "yuyv": (2, 1),
+}
+
+#: Largest image accepted, in pixels (a 8K frame is 33 Mpx); larger messages are refused.
+MAX_PIXELS = 50_000_000
+
+
+class ImageConversionError(ValueError):
+    """A message that cannot be turned into an RGB image (the text says why)."""
+
+
+def has_cv_bridge() -> bool:
+    """True when the ROS ``cv_bridge`` package is importable and used for decoding."""
+    return _BRIDGE is not None
+
+
+def _check_geometry(msg: Image) -> tuple[int, int]:
+    enc = msg.encoding
+    if enc not in SUPPORTED_ENCODINGS:
+        raise ImageConversionError(
+            f"unsupported encoding {enc!r}; supported: {', '.join(sorted(SUPPORTED_ENCODINGS))}"
+        )
+    h, w = int(msg.height), int(msg.width)
+    if h == 0 or w == 0:
+        raise ImageConversionError(f"empty image ({w}x{h})")
+    if h * w > MAX_PIXELS:
+        raise ImageConversionError(f"image too large ({w}x{h} > {MAX_PIXELS} pixels)")
+    channels, depth = SUPPORTED_ENCODINGS[enc]
+    min_step = w * channels * depth
+    if msg.step < min_step:
+        raise ImageConversionError(
+            f"step {msg.step} is smaller than width x bytes per pixel = {min_step} ({enc})"
+        )
+    if len(msg.data) < msg.step * h:
+        raise ImageConversionError(
+            f"truncated data: {len(msg.data)} bytes < step x height = {msg.step * h}"
+        )
+    return h, w
+
+
+def image_msg_to_rgb(msg: Image) -> np.ndarray:
+    """Decode a ``sensor_msgs/Image`` into a contiguous ``HxWx3 uint8`` RGB array.
+
+    16-bit images are scaled to 8 bits by their maximum (a depth or IR image still gives a
+    visible picture). Raises :class:`ImageConversionError` for unknown encodings, a
+    ``step`` inconsistent with the width, truncated data, zero size or over
+    :data:`MAX_PIXELS` pixels.
+    """
+    h, w = _check_geometry(msg)
+    enc = msg.encoding
+    channels, depth = SUPPORTED_ENCODINGS[enc]
+    buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * h).reshape(h, msg.step)
+    row = buf[:, : w * channels * depth]
+    if depth == 2:
+        dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
+        img16 = np.ascontiguousarray(row).view(dtype).reshape(h, w).astype(np.float32)
+        peak = float(img16.max()) or 1.0
+        gray = np.clip(img16 * (255.0 / peak), 0, 255).astype(np.uint8)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+    img = row.reshape(h, w, channels)
+    if enc in ("rgb8", "8UC3"):
+        return np.ascontiguousarray(img)
+    if enc == "bgr8":
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if enc == "rgba8":
+        return cv2.cvtColor(img, cv2.COLOR_RGBA2RGB)
+    if enc == "bgra8":
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    if enc in ("mono8", "8UC1"):
+        return cv2.cvtColor(img[..., 0], cv2.COLOR_GRAY2RGB)
+    if enc in ("yuv422", "uyvy"):
+        return cv2.cvtColor(img, cv2.COLOR_YUV2RGB_UYVY)
+    return cv2.cvtColor(img, cv2.COLOR_YUV2RGB_YUYV)  # yuv422_yuy2 / yuyv
+
+
+def compressed_msg_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` (JPEG/PNG) into ``HxWx3 uint8`` RGB.
+
+    Raises :class:`ImageConversionError` when the payload does not decode.
+    """
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageConversionError("empty compressed image")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageConversionError(f"compressed image ({msg.format!r}) does not decode")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def msg_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    """Decode either image message type; uses cv_bridge for raw images when present."""
+    if isinstance(msg, CompressedImage):
+        return compressed_msg_to_rgb(msg)
+    if _BRIDGE is not None and msg.encoding in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
+        _check_geometry(msg)
+        try:
+            return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+        except Exception as exc:  # noqa: BLE001 - cv_bridge raises its own error types
+            raise ImageConversionError(f"cv_bridge: {exc}") from exc
+    return image_msg_to_rgb(msg)
+
+
+def rgb_to_image_msg(rgb: np.ndarray, encoding: str = "rgb8") -> Image:
+    """Build a ``sensor_msgs/Image`` from an ``HxWx3 uint8`` RGB array (header left empty).
+
+    ``encoding`` is ``rgb8`` or ``bgr8``. Raises ``ValueError`` on another shape or dtype.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected HxWx3 uint8, got shape {rgb.shape} dtype {rgb.dtype}")
+    if encoding == "bgr8":
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    elif encoding != "rgb8":
+        raise ValueError(f"encoding must be rgb8 or bgr8, got {encoding!r}")
+    msg = Image()
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    msg.data = array.array("B", np.ascontiguousarray(rgb).tobytes())  # rclpy's native type: no copy loop
+    return msg
