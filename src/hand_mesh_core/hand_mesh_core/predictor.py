@@ -1,0 +1,261 @@
+"""One entry point for every backend: :func:`create_predictor` and the backend registry.
+
+A backend is a subclass of :class:`Predictor` that implements :meth:`Predictor._predict`.
+The base class does everything the backends share, so that they all accept the same
+inputs and return the same :class:`~hand_mesh_core.results.Prediction`:
+
+* the image is converted to ``HxWx3 uint8`` RGB (grayscale, RGBA, 16-bit and float images
+  are accepted, see :func:`prepare_image`);
+* images larger than ``max_image_side`` are downscaled (area interpolation) before the
+  backend sees them, with ``K`` scaled to match; 2D outputs are mapped back to the input
+  pixels and the 3D outputs, being metric in the optical frame, do not change;
+* ``K`` is validated (:func:`hand_mesh_core.camera.validate_intrinsics`) or, when None,
+  the default of :func:`hand_mesh_core.camera.intrinsics_from_fov` is used;
+* ``device="auto"`` resolves to CUDA when available, else CPU.
+
+Registering a backend takes one line in :data:`_BACKENDS` (``name -> "module:Class"``,
+imported only when that backend is created), or a call to :func:`register_backend`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import importlib
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hand_mesh_core.camera import intrinsics_from_fov, validate_intrinsics
+from hand_mesh_core.media import to_rgb8
+from hand_mesh_core.results import HandResult, Prediction
+
+#: Backend name -> ``"module:Class"`` (lazy) or the class itself. Add a backend with one line.
+_BACKENDS: dict[str, Any] = {
+    "two_stage": "hand_mesh_core.two_stage.pipeline:TwoStagePredictor",
+}
+
+#: Hand models a predictor may use (``HandModel(backend=...)``).
+HAND_MODELS = ("open", "mano")
+
+#: Default longest image side (pixels) a backend works at; larger inputs are downscaled.
+DEFAULT_MAX_IMAGE_SIDE = 1920
+
+
+def register_backend(name: str, target: Any) -> None:
+    """Make ``create_predictor(backend=name)`` build ``target``.
+
+    ``target`` is a :class:`Predictor` subclass or a ``"module:Class"`` string (imported
+    on first use). Registering a name again replaces the previous target.
+    """
+    if not name or not isinstance(name, str):
+        raise ValueError(f"backend name must be a non-empty string, got {name!r}")
+    _BACKENDS[name] = target
+
+
+def available_backends() -> list[str]:
+    """Names accepted by :func:`create_predictor`, sorted."""
+    return sorted(_BACKENDS)
+
+
+def _backend_class(name: str) -> type[Predictor]:
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
+    target = _BACKENDS[name]
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module_name), attr)
+        _BACKENDS[name] = target
+    if not (isinstance(target, type) and issubclass(target, Predictor)):
+        raise TypeError(f"backend {name!r} resolves to {target!r}, not a Predictor subclass")
+    return target
+
+
+def create_predictor(backend: str = "two_stage", **options: Any) -> Predictor:
+    """Build the predictor of ``backend`` (``"two_stage"``, ``"single_stage"``, ...).
+
+    ``options`` go to the backend's constructor. Common ones (see :class:`Predictor`):
+    ``device="auto"|"cpu"|"cuda"``, ``max_hands``, ``score_threshold``,
+    ``hand_model="open"|"mano"``, ``mano_path``, ``video`` (stream mode),
+    ``max_image_side``. Raises ``ValueError`` for an unknown backend or a bad option value
+    and ``TypeError`` for an option the backend does not take.
+    """
+    return _backend_class(backend)(**options)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` if torch sees a GPU else ``"cpu"``; checks explicit choices.
+
+    Accepts ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"auto"``. Raises ``ValueError`` for
+    anything else, and for a CUDA device when torch has no CUDA device.
+    """
+    import torch
+
+    device = str(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but torch sees no CUDA device")
+        return device
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def prepare_image(image: Any) -> np.ndarray:
+    """Return ``image`` as a contiguous ``HxWx3 uint8`` RGB array.
+
+    Accepted: ``HxW`` / ``HxWx1`` grayscale, ``HxWx3`` RGB, ``HxWx4`` RGBA (alpha
+    dropped), as uint8, uint16 (scaled by 1/257) or float (``[0, 1]`` or ``[0, 255]``).
+    Colour images are taken as RGB (not OpenCV's BGR). Raises ``ValueError`` for
+    anything else: other dtypes or channel counts, an empty image, NaN values.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must be HxW, HxWx1, HxWx3 or HxWx4, got shape {image.shape}")
+    return np.ascontiguousarray(to_rgb8(image, assume_bgr=False))
+
+
+def _scale_hand_2d(hand: HandResult, sx: float, sy: float) -> HandResult:
+    """Copy of ``hand`` with its 2D fields (pixels) multiplied by ``(sx, sy)``."""
+    scale2 = np.array([sx, sy], np.float32)
+    return dataclasses.replace(hand, bbox=hand.bbox * np.tile(scale2, 2), keypoints_2d=hand.keypoints_2d * scale2)
+
+
+class Predictor(abc.ABC):
+    """Base class of every backend: input checks, default intrinsics, rescaling, timing.
+
+    Args:
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        max_hands: most hands reported per image (>= 1).
+        score_threshold: hands with a lower ``score`` are dropped, in [0, 1].
+        hand_model: ``"open"`` (the shipped MIT model) or ``"mano"`` (needs ``mano_path``).
+        mano_path: folder or file of the user's MANO model (``HandModel(model_path=...)``).
+        video: stream mode: consecutive calls are frames of one video (tracking,
+            warm starts); call :meth:`reset` between videos.
+        max_image_side: longest side (pixels) the backend works at; larger inputs are
+            downscaled and the 2D results mapped back.
+
+    Raises ``ValueError`` for an out-of-range option. Subclasses set :attr:`backend` and
+    implement :meth:`_predict`.
+    """
+
+    #: Registry name of the backend (``"two_stage"``, ``"single_stage"``).
+    backend: str = ""
+
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        max_hands: int = 4,
+        score_threshold: float = 0.5,
+        hand_model: str = "open",
+        mano_path: str | None = None,
+        video: bool = False,
+        max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
+    ) -> None:
+        if int(max_hands) != max_hands or max_hands < 1:
+            raise ValueError(f"max_hands must be an integer >= 1, got {max_hands!r}")
+        if not 0.0 <= float(score_threshold) <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
+        if hand_model not in HAND_MODELS:
+            raise ValueError(f"hand_model must be one of {HAND_MODELS}, got {hand_model!r}")
+        if hand_model == "mano" and not mano_path:
+            raise ValueError("hand_model='mano' needs mano_path (MANO files cannot be shipped)")
+        if int(max_image_side) != max_image_side or max_image_side < 32:
+            raise ValueError(f"max_image_side must be an integer >= 32, got {max_image_side!r}")
+        self.device = resolve_device(device)
+        self.max_hands = int(max_hands)
+        self.score_threshold = float(score_threshold)
+        self.hand_model_kind = hand_model
+        self.mano_path = mano_path
+        self.video = bool(video)
+        self.max_image_side = int(max_image_side)
+
+    def load_hand_models(self) -> dict[str, Any]:
+        """``{"left": HandModel, "right": HandModel}`` of the configured kind, on :attr:`device`."""
+        from hand_mesh_core.hand_model import HandModel
+
+        return {
+            side: HandModel(side=side, backend=self.hand_model_kind, model_path=self.mano_path).to(self.device).eval()
+            for side in ("left", "right")
+        }
+
+    def predict(self, image: np.ndarray, K: np.ndarray | None = None, *, timestamp: float | None = None) -> Prediction:
+        """Find every hand in ``image`` and reconstruct it.
+
+        Args:
+            image: ``HxWx3 uint8`` RGB (other layouts converted, see :func:`prepare_image`).
+            K: ``3x3`` intrinsics in pixels (or 9 row-major numbers); None = the default
+                ``intrinsics_from_fov(W, H)`` (60 degrees horizontal field of view).
+            timestamp: time of the frame in seconds (stream mode; must increase from call
+                to call). None = the wall clock.
+
+        Returns:
+            A :class:`Prediction` in the input's pixels, with ``K`` as used, hands sorted
+            by descending ``score`` and at most ``max_hands`` of them.
+
+        Raises:
+            ValueError: bad image or ``K``.
+        """
+        t0 = time.perf_counter()
+        rgb = prepare_image(image)
+        height, width = rgb.shape[:2]
+        K = intrinsics_from_fov(width, height) if K is None else validate_intrinsics(K)
+        work, K_work, (sx, sy) = self._working_image(rgb, K)
+        pred = self._predict(work, K_work, time.monotonic() if timestamp is None else float(timestamp))
+        hands = sorted(pred, key=lambda h: -h.score)[: self.max_hands]
+        if (sx, sy) != (1.0, 1.0):
+            hands = [_scale_hand_2d(h, 1.0 / sx, 1.0 / sy) for h in hands]
+        timings = dict(pred.timings)
+        timings["total"] = (time.perf_counter() - t0) * 1000.0
+        return Prediction(
+            hands, image_size=(width, height), K=K, backend=pred.backend, hand_model=pred.hand_model,
+            faces=pred.faces, timings=timings,
+        )
+
+    def _working_image(self, rgb: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+        """Downscale to ``max_image_side`` if needed; returns image, matching K, (sx, sy).
+
+        With pixel coordinates measured from the image corner, resizing by ``(sx, sy)``
+        maps ``u -> sx u`` and ``v -> sy v`` exactly, so ``K' = diag(sx, sy, 1) K``.
+        """
+        height, width = rgb.shape[:2]
+        longest = max(width, height)
+        if longest <= self.max_image_side:
+            return rgb, K, (1.0, 1.0)
+        s = self.max_image_side / longest
+        new_w, new_h = max(1, round(width * s)), max(1, round(height * s))
+        small = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        sx, sy = new_w / width, new_h / height
+        return small, np.diag([sx, sy, 1.0]) @ K, (sx, sy)
+
+    @abc.abstractmethod
+    def _predict(self, image: np.ndarray, K: np.ndarray, timestamp: float) -> Prediction:
+        """Backend work on a checked ``HxWx3 uint8`` RGB image and its validated ``K``.
+
+        Returns a :class:`Prediction` for this (possibly downscaled) image; the base
+        class sorts, truncates to ``max_hands`` and maps 2D fields back to the input.
+        """
+
+    def reset(self) -> None:
+        """Forget the state of the current stream (tracks, warm starts). No-op by default."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(backend={self.backend!r}, device={self.device!r}, video={self.video})"
+
+
+__all__ = [
+    "Predictor",
+    "create_predictor",
+    "register_backend",
+    "available_backends",
+    "resolve_device",
+    "prepare_image",
+    "DEFAULT_MAX_IMAGE_SIDE",
+    "HAND_MODELS",
+]
