@@ -1,0 +1,3 @@
+"""Evaluation: accuracy metrics (:mod:`.metrics`), matching predictions to ground truth
+(:mod:`.matching`) and the per-backend, per-subset benchmark behind ``hand-mesh eval``
+(:mod:`.benchmark`)."""
