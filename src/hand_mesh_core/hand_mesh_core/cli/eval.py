@@ -1,0 +1,51 @@
+"""``hand-mesh eval``: accuracy of each backend on the labelled subsets, side by side.
+
+Mirrors :func:`hand_mesh_core.evaluation.benchmark.run_benchmark`; prints a Markdown table
+and writes it with the JSON scores to ``--out``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def eval_command(
+    backends: str = typer.Option("single_stage,two_stage", "--backends", help="Comma-separated backends to compare."),
+    data: Path = typer.Option(None, "--data", help="Folder of annotated subsets [default: ../shared/data/annotated]."),
+    subsets: str = typer.Option("", "--subsets", help="Comma-separated subsets (freihand,onehand10k,panoptic,rhd) [default: all present]."),
+    out: Path = typer.Option(Path("output/eval"), "--out", help="Folder for eval.md and eval.json."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Detection recall/precision, PCK@0.2, normalised 2D error and (RHD) 3D errors per backend and subset."""
+    from hand_mesh_core.evaluation.benchmark import run_benchmark
+    from hand_mesh_core.paths import find_shared_data
+
+    if data is None:
+        shared = find_shared_data()
+        if shared is None:
+            raise typer.BadParameter("../shared/data not found; pass --data", param_hint="--data")
+        data = shared / "annotated"
+    names = _split(backends)
+    if not names:
+        raise typer.BadParameter("give at least one backend", param_hint="--backends")
+    try:
+        result = run_benchmark(names, data, _split(subsets) or None, {"device": device})
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    out.mkdir(parents=True, exist_ok=True)
+    table = result.to_markdown()
+    (out / "eval.md").write_text(table)
+    result.to_json(out / "eval.json")
+    typer.echo(table)
+    typer.echo(f"written: {out / 'eval.md'}, {out / 'eval.json'}")
