@@ -60,7 +60,14 @@ def has_cv_bridge() -> bool:
     return _BRIDGE is not None
 
 
-def _check_geometry(msg: Image) -> tuple[int, int]:
+def validate_image_msg(msg: Image) -> tuple[int, int]:
+    """Check a ``sensor_msgs/Image`` without decoding it (cheap: header fields only).
+
+    Returns ``(height, width)``. Raises :class:`ImageConversionError` for an unknown
+    encoding, zero size, more than :data:`MAX_PIXELS` pixels, an odd width for a YUV 4:2:2
+    encoding (two pixels share one chroma pair), ``step`` smaller than ``width x bytes per
+    pixel``, or ``data`` shorter than ``step x height``.
+    """
     enc = msg.encoding
     if enc not in SUPPORTED_ENCODINGS:
         raise ImageConversionError(
@@ -72,6 +79,8 @@ def _check_geometry(msg: Image) -> tuple[int, int]:
     if h * w > MAX_PIXELS:
         raise ImageConversionError(f"image too large ({w}x{h} > {MAX_PIXELS} pixels)")
     channels, depth = SUPPORTED_ENCODINGS[enc]
+    if channels == 2 and w % 2:
+        raise ImageConversionError(f"{enc} needs an even width (4:2:2 pixel pairs), got {w}")
     min_step = w * channels * depth
     if msg.step < min_step:
         raise ImageConversionError(
@@ -92,7 +101,7 @@ def image_msg_to_rgb(msg: Image) -> np.ndarray:
     ``step`` inconsistent with the width, truncated data, zero size or over
     :data:`MAX_PIXELS` pixels.
     """
-    h, w = _check_geometry(msg)
+    h, w = validate_image_msg(msg)
     enc = msg.encoding
     channels, depth = SUPPORTED_ENCODINGS[enc]
     buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * h).reshape(h, msg.step)
@@ -138,7 +147,7 @@ def msg_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
     if isinstance(msg, CompressedImage):
         return compressed_msg_to_rgb(msg)
     if _BRIDGE is not None and msg.encoding in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
-        _check_geometry(msg)
+        validate_image_msg(msg)
         try:
             return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
         except Exception as exc:  # noqa: BLE001 - cv_bridge raises its own error types
