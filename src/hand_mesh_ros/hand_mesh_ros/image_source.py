@@ -14,6 +14,10 @@ Parameters:
     ``fx``, ``fy``, ``cx``, ``cy`` (double, pixels): intrinsics; 0 = derived from ``hfov_deg``.
     ``hfov_deg`` (double): horizontal field of view used when fx/fy are 0.
     ``max_frames`` (int): stop after this many frames (0 = no limit).
+    ``encoding`` (string): ``rgb8`` or ``bgr8``.
+    ``wait_for_subscribers`` (int): hold the first frame until ``image_raw`` has this many
+    subscribers (the demo uses it so that no frame is published before the node listens).
+    The full table with ranges is :data:`PARAMETERS`.
 """
 
 from __future__ import annotations
@@ -23,68 +27,66 @@ import time
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.media import FrameSource
+from hand_mesh_ros.camera_info import camera_info_msg
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
+from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 
 #: Reliable, keep-last 5: compatible with both reliable and best-effort (sensor-data)
 #: subscribers, and never queues without bound.
 SOURCE_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def camera_info_msg(K: np.ndarray, width: int, height: int) -> CameraInfo:
-    """``CameraInfo`` for an undistorted pinhole camera with intrinsics ``K`` (3x3, pixels)."""
-    info = CameraInfo()
-    info.width, info.height = int(width), int(height)
-    info.distortion_model = "plumb_bob"
-    info.d = [0.0] * 5
-    info.k = [float(x) for x in K.reshape(-1)]
-    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    P = np.zeros((3, 4))
-    P[:, :3] = K
-    info.p = [float(x) for x in P.reshape(-1)]
-    return info
+def _open_fov(value: float) -> str | None:
+    return None if 1.0 < value < 179.0 else "must be strictly between 1 and 179 degrees"
+
+
+#: Every parameter of the node (name, default, descriptor, validation).
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("source", "", "video / image / folder path, or camera:N / /dev/videoN", read_only=True),
+    ParameterSpec("rate", 0.0, "publish rate in Hz; 0 = the source's own rate (video FPS, 10 Hz for folders)",
+                  read_only=True, value_range=(0.0, 1000.0)),
+    ParameterSpec("loop", False, "restart files and folders at the end", read_only=True),
+    ParameterSpec("frame_id", "camera_optical_frame", "REP-103 optical frame id of the images"),
+    ParameterSpec("encoding", "rgb8", "encoding of the published images", read_only=True,
+                  choices=("rgb8", "bgr8")),
+    *(ParameterSpec(name, 0.0, f"intrinsic {name} in pixels; 0 = derived from hfov_deg", read_only=True,
+                    value_range=(0.0, 1e6)) for name in ("fx", "fy", "cx", "cy")),
+    ParameterSpec("hfov_deg", DEFAULT_HFOV_DEG, "horizontal field of view (degrees) used when fx/fy are 0",
+                  read_only=True, value_range=(1.0, 179.0), check=_open_fov),
+    ParameterSpec("max_frames", 0, "stop after this many frames (0 = no limit)", read_only=True,
+                  value_range=(0, 2**31 - 1)),
+    ParameterSpec("wait_for_subscribers", 0,
+                  "hold the first frame until image_raw has this many subscribers (0 = start at once)",
+                  read_only=True, value_range=(0, 1000)),
+)
 
 
 class ImageSource(Node):
-    """Publishes frames of a :class:`hand_mesh_core.media.FrameSource` on a timer."""
+    """Publishes frames of a :class:`hand_mesh_core.media.FrameSource` on a timer.
+
+    Raises ``ValueError`` for an empty ``source`` and ``FileNotFoundError`` for a missing
+    path (from :class:`~hand_mesh_core.media.FrameSource`).
+    """
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__("image_source", **node_kwargs)
-        d = ParameterDescriptor
-        self.declare_parameter("source", "", d(description="video / image / folder path, or camera:N"))
-        self.declare_parameter(
-            "rate", 0.0,
-            d(description="publish rate in Hz; 0 = the source's own rate",
-              floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0)]))
-        self.declare_parameter("loop", False, d(description="restart files and folders at the end"))
-        self.declare_parameter("frame_id", "camera_optical_frame", d(description="REP-103 optical frame id"))
-        for name in ("fx", "fy", "cx", "cy"):
-            self.declare_parameter(
-                name, 0.0,
-                d(description=f"intrinsic {name} in pixels; 0 = from hfov_deg",
-                  floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1e6)]))
-        self.declare_parameter(
-            "hfov_deg", DEFAULT_HFOV_DEG,
-            d(description="horizontal field of view (deg) used when fx/fy are 0",
-              floating_point_range=[FloatingPointRange(from_value=1.0, to_value=179.0)]))
-        self.declare_parameter(
-            "max_frames", 0,
-            d(description="stop after this many frames (0 = no limit)",
-              integer_range=[IntegerRange(from_value=0, to_value=2**31 - 1)]))
-
-        source = self.get_parameter("source").value
+        p = declare_parameters(self, PARAMETERS)
+        source = p["source"]
         if not source:
             raise ValueError("parameter 'source' is empty: give a video, image, folder or camera:N")
-        self._source = FrameSource(source, loop=self.get_parameter("loop").value)
-        rate = self.get_parameter("rate").value or self._source.fps
-        self._frame_id = self.get_parameter("frame_id").value
-        self._max_frames = self.get_parameter("max_frames").value
+        self._source = FrameSource(source, loop=p["loop"])
+        rate = p["rate"] or self._source.fps
+        #: Publish rate (Hz).
+        self.fps = float(rate)
+        self._params = p
+        self._max_frames = p["max_frames"]
         self._frames = iter(self._source)
         self._K: np.ndarray | None = None
         self.published = 0
@@ -96,7 +98,7 @@ class ImageSource(Node):
         self.get_logger().info(f"publishing {source} at {rate:.1f} Hz (loop={self._source.loop})")
 
     def _intrinsics(self, width: int, height: int) -> np.ndarray:
-        p = {n: self.get_parameter(n).value for n in ("fx", "fy", "cx", "cy", "hfov_deg")}
+        p = self._params
         K = intrinsics_from_fov(width, height, p["hfov_deg"])
         if p["fx"] > 0 and p["fy"] > 0:
             K[0, 0], K[1, 1] = p["fx"], p["fy"]
@@ -106,6 +108,8 @@ class ImageSource(Node):
 
     def _tick(self) -> None:
         if self.finished:
+            return
+        if self.published == 0 and self._image_pub.get_subscription_count() < self._params["wait_for_subscribers"]:
             return
         frame = next(self._frames, None)
         if frame is None or (self._max_frames and self.published >= self._max_frames):
@@ -117,9 +121,9 @@ class ImageSource(Node):
         if self._K is None:
             self._K = self._intrinsics(w, h)
         stamp = self.get_clock().now().to_msg()
-        img = rgb_to_image_msg(frame.rgb)
+        img = rgb_to_image_msg(frame.rgb, self._params["encoding"])
         img.header.stamp = stamp
-        img.header.frame_id = self._frame_id
+        img.header.frame_id = self.get_parameter("frame_id").value
         info = camera_info_msg(self._K, w, h)
         info.header = img.header
         self._info_pub.publish(info)
@@ -137,7 +141,7 @@ def main(args: list[str] | None = None) -> int:
             rclpy.spin_once(node, timeout_sec=0.1)
         time.sleep(0.2)  # let the last messages leave
         return 0
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
         print(f"image_source: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

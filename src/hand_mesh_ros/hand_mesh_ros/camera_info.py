@@ -1,0 +1,55 @@
+"""``sensor_msgs/CameraInfo`` <-> intrinsics ``K`` (3x3, pixels), both directions.
+
+``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` in pixels, row-major in ``CameraInfo.k``
+(sensor_msgs/CameraInfo documentation). Checked with
+:func:`hand_mesh_core.camera.validate_intrinsics`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo
+
+from hand_mesh_core.camera import validate_intrinsics
+
+
+def camera_info_msg(K: np.ndarray, width: int, height: int) -> CameraInfo:
+    """``CameraInfo`` for an undistorted pinhole camera with intrinsics ``K`` (3x3, pixels).
+
+    ``P = [K | 0]`` (monocular camera), ``R`` identity, ``plumb_bob`` with zero distortion.
+    The header is left empty. Raises ``ValueError`` for an invalid ``K`` or size.
+    """
+    K = validate_intrinsics(K)
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    info = CameraInfo()
+    info.width, info.height = int(width), int(height)
+    info.distortion_model = "plumb_bob"
+    info.d = [0.0] * 5
+    info.k = [float(x) for x in K.reshape(-1)]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    info.p = [float(x) for x in P.reshape(-1)]
+    return info
+
+
+def intrinsics_from_camera_info(info: CameraInfo, width: int, height: int) -> np.ndarray:
+    """``K`` (3x3 float64, pixels) of ``info`` for an image of ``width`` x ``height`` pixels.
+
+    When the CameraInfo was calibrated at another resolution (``info.width/height`` set
+    and different, e.g. a downscaled image stream), ``fx, cx`` are scaled by
+    ``width / info.width`` and ``fy, cy`` by ``height / info.height`` (pixel coordinates
+    measured from the image corner scale exactly so). Distortion is ignored: the
+    reconstruction assumes the image is rectified or nearly so.
+
+    Raises ``ValueError`` for an uncalibrated CameraInfo (all-zero ``k``) or an invalid K.
+    """
+    k = np.asarray(info.k, dtype=np.float64)
+    if k.shape != (9,) or not np.any(k):
+        raise ValueError("camera_info has no intrinsics (k is all zeros: uncalibrated camera)")
+    K = validate_intrinsics(k)
+    if info.width > 0 and info.height > 0 and (info.width, info.height) != (width, height):
+        sx, sy = width / float(info.width), height / float(info.height)
+        K = np.diag([sx, sy, 1.0]) @ K
+    return K
