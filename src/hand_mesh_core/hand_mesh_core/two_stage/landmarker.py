@@ -1,0 +1,180 @@
+"""Hand detection and 21 landmarks with MediaPipe Tasks' ``HandLandmarker`` (stage one).
+
+The two networks come from inside the installed ``mediapipe==0.10.21`` wheel
+(``mediapipe/modules/palm_detection/palm_detection_full.tflite`` and
+``mediapipe/modules/hand_landmark/hand_landmark_full.tflite``, Apache-2.0). A Tasks
+``.task`` bundle is a zip of the two, stored uncompressed, with the members
+``hand_detector.tflite`` and ``hand_landmarks_detector.tflite``; it is packed in memory
+and handed over as ``model_asset_buffer``, so nothing is downloaded or written.
+
+Handedness: the Tasks API labels the person's hand correctly for ordinary (non-mirrored)
+camera images (checked on the FreiHAND subset, all right hands; the legacy
+``solutions.hands`` API assumes a mirrored selfie image and swaps the labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+#: Members of the ``.task`` bundle -> model file inside the mediapipe wheel.
+_BUNDLE_MEMBERS = {
+    "hand_detector.tflite": ("modules", "palm_detection", "palm_detection_full.tflite"),
+    "hand_landmarks_detector.tflite": ("modules", "hand_landmark", "hand_landmark_full.tflite"),
+}
+
+
+def _import_mediapipe():
+    """Import mediapipe with its C++ INFO/WARNING logging off unless the user set a level."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        import mediapipe
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "the two_stage backend needs mediapipe==0.10.21 (pip install 'hand_mesh_core[two_stage]')"
+        ) from exc
+    return mediapipe
+
+
+@functools.lru_cache(maxsize=1)
+def hand_landmarker_bundle() -> bytes:
+    """The ``.task`` bundle (zip, stored) of the wheel's full palm detector and landmark model.
+
+    Raises ``FileNotFoundError`` when the installed mediapipe lacks one of the files.
+    """
+    root = Path(_import_mediapipe().__file__).parent
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as bundle:
+        for member, parts in _BUNDLE_MEMBERS.items():
+            path = root.joinpath(*parts)
+            if not path.is_file():
+                raise FileNotFoundError(f"mediapipe model missing: {path} (expected mediapipe==0.10.21)")
+            bundle.write(path, member)
+    return buf.getvalue()
+
+
+@dataclasses.dataclass(frozen=True)
+class HandLandmarks:
+    """MediaPipe's output for one hand.
+
+    Attributes:
+        keypoints_2d: float64 ``[21, 2]`` pixels (u right, v down, origin at the image's
+            top-left corner), MediaPipe order.
+        world: float64 ``[21, 3]`` metres, "world landmarks": metric 3D with the origin
+            near the hand's centre, axes aligned with the camera (x right, y down, z away
+            from the camera) but without perspective (the crop is treated as if seen
+            along the optical axis).
+        handedness: ``"left"`` / ``"right"`` (the person's hand).
+        handedness_score: probability of that label, in [0.5, 1].
+    """
+
+    keypoints_2d: np.ndarray
+    world: np.ndarray
+    handedness: str
+    handedness_score: float
+
+
+class HandLandmarker:
+    """MediaPipe Tasks ``HandLandmarker`` on RGB frames, in IMAGE or VIDEO mode.
+
+    Args:
+        max_hands: most hands reported (MediaPipe's ``num_hands``), >= 1.
+        video: VIDEO mode: frames of one stream, landmarks of a frame seed the next
+            frame's crops (the palm detector runs only when hands are missing). Timestamps
+            must increase; :meth:`reset` starts a new stream.
+        min_detection_confidence: palm detector threshold in [0, 1].
+        min_presence_confidence: landmark model's hand-presence threshold in [0, 1].
+        min_tracking_confidence: VIDEO mode threshold to keep tracking in [0, 1].
+    """
+
+    def __init__(
+        self,
+        max_hands: int = 4,
+        video: bool = False,
+        min_detection_confidence: float = 0.5,
+        min_presence_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if max_hands < 1:
+            raise ValueError(f"max_hands must be >= 1, got {max_hands}")
+        for name, value in (
+            ("min_detection_confidence", min_detection_confidence),
+            ("min_presence_confidence", min_presence_confidence),
+            ("min_tracking_confidence", min_tracking_confidence),
+        ):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self.max_hands = int(max_hands)
+        self.video = bool(video)
+        self._thresholds = (float(min_detection_confidence), float(min_presence_confidence), float(min_tracking_confidence))
+        self._mp = _import_mediapipe()
+        self._task = None
+        self._last_ms = -1
+        self._open()
+
+    def _open(self) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        mode = vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE
+        det, pres, track = self._thresholds
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=hand_landmarker_bundle()),
+            running_mode=mode,
+            num_hands=self.max_hands,
+            min_hand_detection_confidence=det,
+            min_hand_presence_confidence=pres,
+            min_tracking_confidence=track,
+        )
+        self._task = vision.HandLandmarker.create_from_options(options)
+        self._last_ms = -1
+
+    def detect(self, image: np.ndarray, timestamp: float | None = None) -> list[HandLandmarks]:
+        """Landmarks of every hand in ``image`` (``HxWx3 uint8`` RGB).
+
+        ``timestamp`` (seconds) is required in VIDEO mode; MediaPipe needs strictly
+        increasing milliseconds, so a repeated or earlier time is moved 1 ms past the last.
+        Raises ``ValueError`` for another image layout or a missing timestamp.
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
+        height, width = image.shape[:2]
+        mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+        if self.video:
+            if timestamp is None:
+                raise ValueError("VIDEO mode needs a timestamp (seconds) per frame")
+            ms = max(int(round(timestamp * 1000.0)), self._last_ms + 1)
+            self._last_ms = ms
+            result = self._task.detect_for_video(mp_image, ms)
+        else:
+            result = self._task.detect(mp_image)
+        hands = []
+        for lms, world, cats in zip(result.hand_landmarks, result.hand_world_landmarks, result.handedness):
+            uv = np.array([[p.x * width, p.y * height] for p in lms], dtype=np.float64)
+            xyz = np.array([[p.x, p.y, p.z] for p in world], dtype=np.float64)
+            best = max(cats, key=lambda c: c.score)
+            hands.append(HandLandmarks(uv, xyz, best.category_name.lower(), float(best.score)))
+        return hands
+
+    def reset(self) -> None:
+        """Start a new stream (VIDEO mode: forget tracked hands and the last timestamp)."""
+        if self.video:
+            self.close()
+            self._open()
+
+    def close(self) -> None:
+        """Release MediaPipe's graph (also done on garbage collection)."""
+        if self._task is not None:
+            self._task.close()
+            self._task = None
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self.close()
+        except Exception:
+            pass
