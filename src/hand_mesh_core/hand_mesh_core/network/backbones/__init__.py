@@ -22,6 +22,7 @@ own module.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,16 @@ def available_backbones() -> list[str]:
     """Names accepted by :func:`build_backbone`, sorted."""
     _discover()
     return sorted(_REGISTRY)
+
+
+def backbone_accepts(name: str, option: str) -> bool:
+    """Whether the constructor registered as ``name`` takes a keyword ``option`` (e.g.
+    ``"pretrained"``). Raises ``ValueError`` for an unknown name."""
+    _discover()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backbone {name!r}; available: {sorted(_REGISTRY)}")
+    params = inspect.signature(_REGISTRY[name]).parameters
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def build_backbone(name: str, **kwargs: Any) -> Any:
