@@ -1,0 +1,447 @@
+"""Fitting the hand model to MediaPipe's landmarks (stage two): metric 3D from the real K.
+
+For every hand of a frame (all in one batch) we solve the hand model's parameters
+``x = [global_orient (3), hand_pose (45), betas (10), transl (3)]`` (61 numbers, MANO
+semantics) by non-linear least squares, ``min_x 1/2 |r(x)|^2``, with the residuals
+
+1. **reprojection**: ``(project(K, keypoints(x)) - landmarks_2d) * z0 / f / sigma_2d``
+   (42 per hand). Pixels are turned into metres at the hand's initial depth ``z0`` so that
+   the weight does not depend on how large the hand appears;
+2. **metric shape**: ``((P - mean P) - R_ray (W - mean W)) / sigma_3d`` (63 per hand),
+   where ``P`` are the model's keypoints and ``W`` MediaPipe's world landmarks (metric,
+   hand-centred). Both are centred, so they agree up to translation. ``R_ray`` is the
+   smallest rotation taking the optical axis onto the ray through the hand: MediaPipe
+   predicts ``W`` from a crop as if seen along the optical axis, and ``R_ray`` restores the
+   perspective of off-centre hands;
+3. **priors** on the anatomical joint angles ``a`` (flexion, abduction, twist of each of
+   the 15 joints, :func:`~hand_mesh_core.hand_model.joint_limits.anatomical_angles`):
+   the joint-limit hinge ``(relu(low - a) + relu(a - high)) / sigma_limits`` (45; its
+   squared sum is ``pose_prior_loss / sigma_limits^2``), ``twist / sigma_twist`` (15; the
+   twist of a bone about itself is not observable from keypoints), ``(flexion,
+   abduction) / sigma_pose`` (30, weak) and ``betas / sigma_betas`` (10, the standard
+   normal shape prior of ``shape_prior_loss``).
+
+The solver is Levenberg-Marquardt (Levenberg 1944, Marquardt 1963) with Marquardt's
+diagonal scaling and the gain-ratio damping update of Nielsen (1999) as in Madsen,
+Nielsen & Tingleff, "Methods for non-linear least squares problems" (2004), sec. 3.2.
+The Jacobian is computed by forward differences in float64 (as MINPACK's ``lmdif``): the
+61 perturbed copies of every hand go through the hand model as one batch, which on a CPU
+costs about one forward pass. The model evaluates only its 21 keypoints in the loop
+(``compute_vertices=False``); the mesh is computed once at the end. A hand stops when its
+relative cost decrease or its step becomes small; the batch stops when all hands have.
+
+Initialisation (closed form, no iterations; :mod:`.initialisation`): orientation and
+hand pose by inverse kinematics onto the world landmarks (Kabsch on the palm, then the
+swing of each bone), translation from the linear least-squares pinhole solution for the
+metric skeleton (its depth follows from its metric size against its size in pixels). In
+video mode, a hand matched to one of the previous frame starts from that solution instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from hand_mesh_core.camera import project, validate_intrinsics
+from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles
+from hand_mesh_core.two_stage.initialisation import inverse_kinematics, ray_rotation, solve_translation
+
+#: Layout of the parameter vector of one hand.
+PARAM_SLICES = {
+    "global_orient": slice(0, 3),
+    "hand_pose": slice(3, 48),
+    "betas": slice(48, 58),
+    "transl": slice(58, 61),
+}
+NUM_PARAMS = 61
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """Weights and stopping rules of :class:`HandFitter`.
+
+    Attributes:
+        sigma_2d: reprojection tolerance in metres at the hand's depth (3 mm: about 2 px
+            for a hand at 0.5 m seen with f = 500 px).
+        sigma_3d: tolerance on the world landmarks in metres (MediaPipe's world landmarks
+            are off by 15-25 mm per keypoint on RHD, see the benchmark).
+        sigma_pose: standard deviation (rad) of the weak Gaussian prior on flexion and
+            abduction angles.
+        sigma_twist: standard deviation (rad) of the Gaussian prior on twist angles.
+        sigma_limits: tolerance (rad) of the joint-limit hinge (small = hard limits).
+        sigma_betas: standard deviation of the Gaussian prior on ``betas``.
+        perspective_world: rotate the world landmarks onto the ray through the hand.
+        max_iterations: most LM iterations for a single image.
+        max_iterations_warm: most LM iterations for a warm-started hand (video).
+        ftol: stop when an accepted step lowers the cost by less than this fraction.
+        xtol: stop when the step is shorter than ``xtol * (|x| + xtol)``.
+    """
+
+    sigma_2d: float = 0.003
+    sigma_3d: float = 0.015
+    sigma_pose: float = 1.0
+    sigma_twist: float = 0.15
+    sigma_limits: float = 0.05
+    sigma_betas: float = 1.0
+    perspective_world: bool = True
+    max_iterations: int = 40
+    max_iterations_warm: int = 12
+    ftol: float = 1e-3
+    xtol: float = 1e-6
+
+    def __post_init__(self) -> None:
+        for name in ("sigma_2d", "sigma_3d", "sigma_pose", "sigma_twist", "sigma_limits", "sigma_betas"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_iterations < 1 or self.max_iterations_warm < 1:
+            raise ValueError("max_iterations and max_iterations_warm must be >= 1")
+
+
+@dataclasses.dataclass
+class FitResult:
+    """Solution for a batch of ``N`` hands (numpy, float32 unless noted).
+
+    Attributes:
+        params: float64 ``[N, 61]`` (see :data:`PARAM_SLICES`).
+        keypoints_3d: ``[N, 21, 3]`` metres, optical frame, MediaPipe order.
+        keypoints_2d: ``[N, 21, 2]`` pixels, ``keypoints_3d`` projected through ``K``.
+        vertices: list of ``N`` arrays ``[V, 3]`` metres (None when not computed).
+        iterations: int ``[N]`` LM iterations used by each hand.
+        converged: bool ``[N]`` stopped by ``ftol``/``xtol`` rather than the iteration cap.
+        reprojection_px: ``[N]`` mean reprojection error (pixels) against the landmarks.
+    """
+
+    params: np.ndarray
+    keypoints_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    vertices: list[np.ndarray] | None
+    iterations: np.ndarray
+    converged: np.ndarray
+    reprojection_px: np.ndarray
+
+    def part(self, name: str) -> np.ndarray:
+        """``[N, k]`` float32 slice of :attr:`params` (``"global_orient"``, ``"hand_pose"``, ...)."""
+        return self.params[:, PARAM_SLICES[name]].astype(np.float32)
+
+
+@contextlib.contextmanager
+def single_cpu_thread():
+    """Run the enclosed torch CPU work on one intra-op thread, then restore the setting.
+
+    The fit's tensors are tiny (a few hands x 62 parameter copies): extra OpenMP threads
+    only add synchronisation, and beside MediaPipe's own threads on a 2-core CPU they made
+    one fit 20-30x slower (measured 650 ms instead of 22 ms). ``torch.set_num_threads`` is
+    process-wide, so torch work in other threads runs single-threaded meanwhile.
+    """
+    previous = torch.get_num_threads()
+    if previous != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if previous != 1:
+            torch.set_num_threads(previous)
+
+
+class HandFitter:
+    """Batched Levenberg-Marquardt fit of the hand model to 2D + metric 3D landmarks.
+
+    Args:
+        models: ``{"left": HandModel, "right": HandModel}`` (either may be missing if
+            that side is never fitted; ``use_pca=False``). Float64 copies are kept for
+            the solver.
+        settings: weights and stopping rules (:class:`FitSettings`).
+        device: torch device of the solver (``"cpu"`` is the fastest for a few hands).
+    """
+
+    def __init__(self, models: dict[str, torch.nn.Module], settings: FitSettings | None = None, device: str = "cpu") -> None:
+        if not models or set(models) - {"left", "right"}:
+            raise ValueError(f"models must map 'left'/'right' to hand models, got {sorted(models)}")
+        self.settings = settings or FitSettings()
+        self.device = torch.device(device)
+        self.models = {side: m for side, m in models.items()}
+        self._models64 = {}
+        for side, model in models.items():
+            m64 = _clone_float64(model).to(self.device)
+            self._models64[side] = m64
+        # keypoints of the zero full pose (template), where the inverse kinematics start
+        self._mean_pose = {side: m.mean_pose.detach().double().cpu().numpy() for side, m in self._models64.items()}
+        self._rest_keypoints = {}
+        for side in self.models:
+            x = torch.zeros(1, NUM_PARAMS, dtype=torch.float64, device=self.device)
+            x[0, PARAM_SLICES["hand_pose"]] = -torch.as_tensor(self._mean_pose[side], device=self.device)
+            with torch.no_grad():
+                self._rest_keypoints[side] = self._keypoints(side, x)[0].cpu().numpy()
+
+    # ----------------------------------------------------------------- model calls
+    def _keypoints(self, side: str, x: torch.Tensor) -> torch.Tensor:
+        """``[M, 21, 3]`` keypoints of the float64 model of ``side`` for parameters ``x [M, 61]``."""
+        model = self._models64[side]
+        kwargs = dict(
+            global_orient=x[:, PARAM_SLICES["global_orient"]],
+            hand_pose=x[:, PARAM_SLICES["hand_pose"]],
+            betas=x[:, PARAM_SLICES["betas"]],
+            transl=x[:, PARAM_SLICES["transl"]],
+            compute_vertices=False,
+        )
+        return model(**kwargs).keypoints
+
+    def _batch_keypoints(self, x: torch.Tensor, side_index: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Keypoints ``[S, N, 21, 3]`` for parameters ``x [S, N, 61]`` (hand ``n`` has a fixed side)."""
+        S, N, _ = x.shape
+        out = x.new_empty(S, N, 21, 3)
+        for side, idx in side_index.items():
+            sub = x[:, idx].reshape(-1, NUM_PARAMS)
+            out[:, idx] = self._keypoints(side, sub).reshape(S, len(idx), 21, 3)
+        return out
+
+    def _batch_angles(self, x: torch.Tensor, side_index: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Anatomical angles ``[S, N, 15, 3]`` (flexion, abduction, twist) of ``x [S, N, 61]``."""
+        S, N, _ = x.shape
+        out = x.new_empty(S, N, 15, 3)
+        for side, idx in side_index.items():
+            model = self._models64[side]
+            pose = model.full_pose(x[:, idx, PARAM_SLICES["hand_pose"]].reshape(-1, 45))
+            out[:, idx] = anatomical_angles(pose, side, frames=model.joint_frames).reshape(S, len(idx), 15, 3)
+        return out
+
+    # ----------------------------------------------------------------- residuals
+    def _residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
+        """Residual vectors ``[S, N, R]`` for parameters ``x [S, N, 61]`` (see the module doc)."""
+        st = self.settings
+        kp = self._batch_keypoints(x, obs["side_index"])
+        uv = project(kp, obs["K"])
+        r2d = (uv - obs["uv"]) * obs["px_to_m"][:, None, None] / st.sigma_2d
+        centred = kp - kp.mean(dim=-2, keepdim=True)
+        r3d = (centred - obs["world"]) / st.sigma_3d
+        angles = self._batch_angles(x, obs["side_index"])
+        limits = obs["limits"]
+        r_limits = (torch.relu(limits[..., 0] - angles) + torch.relu(angles - limits[..., 1])) / st.sigma_limits
+        r_twist = angles[..., 2] / st.sigma_twist
+        r_pose = angles[..., :2] / st.sigma_pose
+        r_betas = x[..., PARAM_SLICES["betas"]] / st.sigma_betas
+        return torch.cat([r2d.flatten(-2), r3d.flatten(-2), r_limits.flatten(-2), r_twist, r_pose.flatten(-2), r_betas],
+                         dim=-1)
+
+    def _residuals_and_jacobian(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``r [N, R]`` and forward-difference ``J [N, R, 61]`` at ``x [N, 61]``, one model batch."""
+        N = x.shape[0]
+        h = 1e-7 * (1.0 + x.abs())  # [N, 61]
+        eye = torch.eye(NUM_PARAMS, dtype=x.dtype, device=x.device)
+        xs = torch.cat([x[None], x[None] + eye[:, None, :] * h[None]], dim=0)  # [62, N, 61]
+        r_all = self._residuals(xs, obs)  # [62, N, R]
+        r0 = r_all[0]
+        J = ((r_all[1:] - r0[None]) / h.T[:, :, None]).permute(1, 2, 0)  # [N, R, 61]
+        return r0, J
+
+    # ----------------------------------------------------------------- public API
+    def initial_params(self, sides: Sequence[str], keypoints_2d: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
+        """Closed-form start ``[N, 61]`` float64 (see :mod:`.initialisation`).
+
+        Orientation and hand pose by inverse kinematics onto the (perspective-corrected)
+        world landmarks, mean shape, translation from the least-squares pinhole solution
+        for the metric skeleton. Shapes as in :meth:`fit`.
+        """
+        N = len(sides)
+        x0 = np.zeros((N, NUM_PARAMS))
+        cam_world = np.stack([self.camera_world(keypoints_2d[n], world[n], K) for n in range(N)])
+        for side in sorted(set(sides)):
+            idx = [n for n, s in enumerate(sides) if s == side]
+            go, hp = inverse_kinematics(self._rest_keypoints[side], cam_world[idx])
+            x0[idx, PARAM_SLICES["global_orient"]] = go
+            x0[idx, PARAM_SLICES["hand_pose"]] = hp - self._mean_pose[side]
+        posed = self._posed_keypoints(sides, x0)  # transl = 0
+        for n in range(N):
+            t_world = solve_translation(cam_world[n], keypoints_2d[n], K)
+            # put the model's keypoint centroid where the located skeleton's centroid is
+            x0[n, PARAM_SLICES["transl"]] = t_world + cam_world[n].mean(axis=0) - posed[n].mean(axis=0)
+        return x0
+
+    def _posed_keypoints(self, sides: Sequence[str], x: np.ndarray) -> np.ndarray:
+        """``[N, 21, 3]`` model keypoints for parameters ``x [N, 61]`` (numpy, float64)."""
+        side_index = {s: torch.tensor([n for n, t in enumerate(sides) if t == s]) for s in set(sides)}
+        xt = torch.as_tensor(x, dtype=torch.float64, device=self.device)[None]
+        with torch.no_grad():
+            return self._batch_keypoints(xt, side_index)[0].cpu().numpy()
+
+    def camera_world(self, uv: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
+        """World landmarks centred, rotated onto the ray through the hand when configured."""
+        w = world - world.mean(axis=0)
+        if self.settings.perspective_world:
+            w = w @ ray_rotation(K, uv.mean(axis=0)).T
+        return w
+
+    def fit(
+        self,
+        sides: Sequence[str],
+        keypoints_2d: np.ndarray,
+        world: np.ndarray,
+        K: np.ndarray,
+        init: Sequence[np.ndarray | None] | None = None,
+        compute_vertices: bool = True,
+    ) -> FitResult:
+        """Fit ``N`` hands of one image.
+
+        Args:
+            sides: ``N`` sides, ``"left"`` / ``"right"``.
+            keypoints_2d: ``[N, 21, 2]`` pixels, MediaPipe order.
+            world: ``[N, 21, 3]`` metres, MediaPipe world landmarks (hand-centred,
+                camera-aligned axes).
+            K: ``[3, 3]`` intrinsics (pixels) of this image.
+            init: optional ``N`` entries, each a ``[61]`` start (e.g. the previous
+                frame's solution) or None for the closed-form start. Warm-started hands
+                use ``settings.max_iterations_warm``.
+            compute_vertices: also return the meshes (one full forward pass per side).
+
+        Returns:
+            A :class:`FitResult`. ``N = 0`` gives empty arrays.
+
+        Raises:
+            ValueError: inconsistent shapes, an unknown or unloaded side, a bad ``K``.
+        """
+        K = validate_intrinsics(K)
+        keypoints_2d = np.asarray(keypoints_2d, dtype=np.float64).reshape(-1, 21, 2)
+        world = np.asarray(world, dtype=np.float64).reshape(-1, 21, 3)
+        N = len(sides)
+        if keypoints_2d.shape[0] != N or world.shape[0] != N:
+            raise ValueError(f"got {N} sides, {keypoints_2d.shape[0]} 2D and {world.shape[0]} world landmark sets")
+        for side in sides:
+            if side not in self.models:
+                raise ValueError(f"no hand model for side {side!r} (have {sorted(self.models)})")
+        if N == 0:
+            return FitResult(np.zeros((0, NUM_PARAMS)), np.zeros((0, 21, 3), np.float32), np.zeros((0, 21, 2), np.float32),
+                             [] if compute_vertices else None, np.zeros(0, int), np.zeros(0, bool), np.zeros(0, np.float32))
+        init = list(init) if init is not None else [None] * N
+        if len(init) != N:
+            raise ValueError(f"init has {len(init)} entries for {N} hands")
+        with single_cpu_thread() if self.device.type == "cpu" else contextlib.nullcontext():
+            x0 = self.initial_params(sides, keypoints_2d, world, K)
+            warm = np.array([p is not None for p in init])
+            for n, p in enumerate(init):
+                if p is not None:
+                    x0[n] = np.asarray(p, dtype=np.float64).reshape(NUM_PARAMS)
+            max_iters = np.where(warm, self.settings.max_iterations_warm, self.settings.max_iterations)
+            obs = self._observations(sides, keypoints_2d, world, K, x0)
+            x, iterations, converged = self._levenberg_marquardt(torch.as_tensor(x0, device=self.device), obs, max_iters)
+            return self._result(sides, x, K, keypoints_2d, iterations, converged, compute_vertices)
+
+    def _observations(self, sides, keypoints_2d, world, K, x0) -> dict[str, Any]:
+        dev, f64 = self.device, torch.float64
+        cam_world = np.stack([self.camera_world(keypoints_2d[n], world[n], K) for n in range(len(sides))])
+        # metres per pixel at the initial depth of each hand (z of the translation)
+        z0 = np.maximum(x0[:, PARAM_SLICES["transl"]][:, 2], 0.05)
+        side_index = {
+            side: torch.tensor([n for n, s in enumerate(sides) if s == side], device=dev)
+            for side in sorted(set(sides))
+        }
+        return {
+            "K": torch.as_tensor(K, dtype=f64, device=dev),
+            "uv": torch.as_tensor(keypoints_2d, dtype=f64, device=dev),
+            "world": torch.as_tensor(cam_world, dtype=f64, device=dev),
+            "px_to_m": torch.as_tensor(z0 / np.sqrt(K[0, 0] * K[1, 1]), dtype=f64, device=dev),
+            "side_index": side_index,
+            "limits": torch.as_tensor(LIMITS_RAD, dtype=f64, device=dev),
+        }
+
+    @torch.no_grad()
+    def _levenberg_marquardt(self, x: torch.Tensor, obs: dict[str, Any], max_iters: np.ndarray):
+        """Batched LM; returns the solution ``[N, 61]``, iterations ``[N]`` and convergence flags ``[N]``.
+
+        Damped normal equations ``(J^T J + mu D) h = -J^T r`` with Marquardt's scaling
+        ``D = diag(J^T J)``; ``mu`` follows Nielsen's gain-ratio rule (Madsen et al. 2004,
+        eq. 3.16). A hand has converged when an accepted step lowered its cost by less
+        than ``ftol * cost`` (as ``ftol`` of MINPACK / ``scipy.optimize.least_squares``) or
+        when its step is shorter than ``xtol (|x| + xtol)``.
+        """
+        st = self.settings
+        N = x.shape[0]
+        max_iters_t = torch.as_tensor(max_iters, device=x.device)
+        r, J = self._residuals_and_jacobian(x, obs)
+        cost = 0.5 * (r * r).sum(-1)
+        mu = torch.full((N,), 1e-4, dtype=x.dtype, device=x.device)
+        nu = torch.full((N,), 2.0, dtype=x.dtype, device=x.device)
+        active = torch.ones(N, dtype=torch.bool, device=x.device)
+        converged = torch.zeros(N, dtype=torch.bool, device=x.device)
+        iterations = torch.zeros(N, dtype=torch.long, device=x.device)
+        while True:
+            A = J.transpose(1, 2) @ J  # [N, 61, 61]
+            g = (J.transpose(1, 2) @ r[..., None])[..., 0]  # [N, 61]
+            diag = torch.diagonal(A, dim1=1, dim2=2).clamp(min=1e-9)
+            active = active & (iterations < max_iters_t)
+            if not bool(active.any()):
+                break
+            step = -torch.linalg.solve(A + mu[:, None, None] * torch.diag_embed(diag), g[..., None])[..., 0]
+            step = torch.where(active[:, None], step, torch.zeros_like(step))
+            x_new = x + step
+            r_new, J_new = self._residuals_and_jacobian(x_new, obs)
+            cost_new = 0.5 * (r_new * r_new).sum(-1)
+            predicted = 0.5 * (step * (mu[:, None] * diag * step - g)).sum(-1)
+            rho = (cost - cost_new) / predicted.clamp(min=1e-30)
+            accept = active & (cost_new < cost)
+            iterations = iterations + active.long()
+            done = (accept & (cost - cost_new <= st.ftol * cost)) | (
+                active & (step.norm(dim=1) <= st.xtol * (x.norm(dim=1) + st.xtol)))
+            converged |= done
+            active = active & ~done
+            x = torch.where(accept[:, None], x_new, x)
+            r = torch.where(accept[:, None], r_new, r)
+            J = torch.where(accept[:, None, None], J_new, J)
+            cost = torch.where(accept, cost_new, cost)
+            shrink = torch.clamp(1.0 - (2.0 * rho - 1.0) ** 3, min=1.0 / 3.0)
+            mu = torch.where(accept, mu * shrink, mu * nu)
+            nu = torch.where(accept, torch.full_like(nu, 2.0), nu * 2.0)
+        return x, iterations.cpu().numpy(), converged.cpu().numpy()
+
+    def _result(self, sides, x, K, keypoints_2d, iterations, converged, compute_vertices) -> FitResult:
+        N = len(sides)
+        vertices: list[np.ndarray] | None = [None] * N if compute_vertices else None  # type: ignore[list-item]
+        kp = np.zeros((N, 21, 3))
+        with torch.no_grad():
+            for side in sorted(set(sides)):
+                idx = [n for n, s in enumerate(sides) if s == side]
+                sub = x[idx]
+                if compute_vertices:
+                    out = self._models64[side](
+                        global_orient=sub[:, PARAM_SLICES["global_orient"]],
+                        hand_pose=sub[:, PARAM_SLICES["hand_pose"]],
+                        betas=sub[:, PARAM_SLICES["betas"]],
+                        transl=sub[:, PARAM_SLICES["transl"]],
+                    )
+                    for j, n in enumerate(idx):
+                        vertices[n] = out.vertices[j].float().cpu().numpy()  # type: ignore[index]
+                    kp_side = out.keypoints
+                else:
+                    kp_side = self._keypoints(side, sub)
+                kp[idx] = kp_side.cpu().numpy()
+        uv = project(torch.as_tensor(kp), torch.as_tensor(K)).numpy()
+        err = np.linalg.norm(uv - keypoints_2d, axis=-1).mean(axis=-1)
+        return FitResult(
+            params=x.cpu().numpy(),
+            keypoints_3d=kp.astype(np.float32),
+            keypoints_2d=uv.astype(np.float32),
+            vertices=vertices,
+            iterations=iterations,
+            converged=converged,
+            reprojection_px=err.astype(np.float32),
+        )
+
+
+def _clone_float64(model: torch.nn.Module) -> torch.nn.Module:
+    """A float64 copy of ``model`` (the caller's model keeps its dtype)."""
+    import copy
+
+    return copy.deepcopy(model).double().eval()
+
+
+__all__ = [
+    "HandFitter",
+    "FitSettings",
+    "FitResult",
+    "PARAM_SLICES",
+    "NUM_PARAMS",
+]

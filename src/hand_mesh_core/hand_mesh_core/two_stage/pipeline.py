@@ -1,0 +1,147 @@
+"""The ``"two_stage"`` backend: MediaPipe hand landmarks, then hand-model fitting.
+
+``create_predictor("two_stage", ...)`` returns a :class:`TwoStagePredictor`. Per image:
+
+1. MediaPipe Tasks ``HandLandmarker`` (:mod:`.landmarker`) finds up to ``max_hands``
+   hands: 21 2D landmarks (pixels), 21 metric hand-centred world landmarks, handedness;
+2. :class:`~.fitting.HandFitter` fits the hand model to all of them in one batch, through
+   the real ``K`` (metric 3D in the optical frame; the depth comes from the hand's metric
+   size against its size in pixels);
+3. in video mode, hands are matched to the previous frame's (:mod:`.tracking`): a
+   matched hand keeps its ``track_id`` and its fit starts from the previous solution.
+
+``keypoints_2d`` of a result is the projection of the fitted model's keypoints (so 2D and
+3D agree exactly); MediaPipe's raw landmarks are available from :meth:`run_stages`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from hand_mesh_core.camera import project_np
+from hand_mesh_core.predictor import Predictor
+from hand_mesh_core.results import HandResult, Prediction, bbox_from_points
+from hand_mesh_core.two_stage.fitting import FitResult, FitSettings, HandFitter
+from hand_mesh_core.two_stage.landmarker import HandLandmarker, HandLandmarks
+from hand_mesh_core.two_stage.tracking import HandTracks
+
+
+@dataclasses.dataclass
+class StageOutput:
+    """Everything one frame produced, stage by stage (for benchmarks and debugging).
+
+    Attributes:
+        landmarks: MediaPipe's hands (raw landmarks, handedness).
+        fit: the fitted hand models, in the same order.
+        track_ids: ``track_id`` per hand (0 outside video mode).
+        timings: milliseconds, ``"landmarks"`` (MediaPipe) and ``"fitting"`` (fit + mesh).
+    """
+
+    landmarks: list[HandLandmarks]
+    fit: FitResult
+    track_ids: list[int]
+    timings: dict[str, float]
+
+
+class TwoStagePredictor(Predictor):
+    """MediaPipe HandLandmarker + batched hand-model fitting (the reference pipeline).
+
+    Options (besides the common ones of :class:`~hand_mesh_core.predictor.Predictor`):
+
+    * ``score_threshold`` is MediaPipe's palm-detection and hand-presence threshold.
+      MediaPipe Tasks reports no per-hand detection probability, so a result's ``score``
+      is its handedness confidence (every reported hand passed ``score_threshold``).
+    * ``min_tracking_confidence``: MediaPipe's VIDEO-mode threshold to keep tracking a hand
+      rather than running the palm detector again, in [0, 1].
+    * ``fit``: :class:`~.fitting.FitSettings` or a dict of its fields.
+    * ``device``: where the fit runs. ``"auto"`` means the CPU here: a batch of a few hands
+      is faster there than on a GPU (launch overheads dominate), and MediaPipe's Python
+      wheel runs on the CPU anyway. ``"cuda"`` is honoured when asked for.
+    """
+
+    backend = "two_stage"
+
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        min_tracking_confidence: float = 0.5,
+        fit: FitSettings | dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(device="cpu" if device == "auto" else device, **options)
+        settings = fit if isinstance(fit, FitSettings) else FitSettings(**(fit or {}))
+        self.landmarker = HandLandmarker(
+            max_hands=self.max_hands,
+            video=self.video,
+            min_detection_confidence=self.score_threshold,
+            min_presence_confidence=self.score_threshold,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+        self.hand_models = self.load_hand_models()
+        self.fitter = HandFitter(self.hand_models, settings, device=self.device)
+        self.faces = {side: m.faces.detach().cpu().numpy().astype(np.int32) for side, m in self.hand_models.items()}
+        self.hand_model_name = str(self.hand_models["right"].name)
+        self.tracks = HandTracks()
+
+    def run_stages(self, image: np.ndarray, K: np.ndarray, timestamp: float | None = None) -> StageOutput:
+        """Landmarks, fit and tracks for one checked ``HxWx3 uint8`` RGB image and its ``K``.
+
+        ``timestamp`` (seconds) is needed in video mode. Unlike :meth:`predict` this does
+        no input conversion or rescaling and keeps MediaPipe's raw output.
+        """
+        t0 = time.perf_counter()
+        hands = self.landmarker.detect(image, timestamp if self.video else None)
+        t1 = time.perf_counter()
+        sides = [h.handedness for h in hands]
+        kp2d = np.stack([h.keypoints_2d for h in hands]) if hands else np.zeros((0, 21, 2))
+        world = np.stack([h.world for h in hands]) if hands else np.zeros((0, 21, 3))
+        matched = self.tracks.match(sides, kp2d) if self.video else [None] * len(hands)
+        init = [None if t is None else t.params for t in matched]
+        fit = self.fitter.fit(sides, kp2d, world, K, init=init)
+        ids = self.tracks.update(sides, kp2d, fit.params, matched) if self.video else [0] * len(hands)
+        t2 = time.perf_counter()
+        return StageOutput(hands, fit, ids, {"landmarks": (t1 - t0) * 1e3, "fitting": (t2 - t1) * 1e3})
+
+    def _predict(self, image: np.ndarray, K: np.ndarray, timestamp: float) -> Prediction:
+        out = self.run_stages(image, K, timestamp)
+        height, width = image.shape[:2]
+        fit = out.fit
+        results = []
+        for n, lm in enumerate(out.landmarks):
+            verts = fit.vertices[n] if fit.vertices is not None else None
+            outline = project_np(verts.astype(np.float64), K) if verts is not None else fit.keypoints_2d[n]
+            box = bbox_from_points(outline)
+            box = np.clip(box, 0.0, [width, height, width, height]).astype(np.float32)
+            results.append(
+                HandResult(
+                    handedness=lm.handedness,
+                    handedness_score=lm.handedness_score,
+                    score=lm.handedness_score,
+                    bbox=box,
+                    keypoints_2d=fit.keypoints_2d[n],
+                    keypoints_3d=fit.keypoints_3d[n],
+                    vertices=verts,
+                    pose=fit.params[n, :48],
+                    shape=fit.part("betas")[n],
+                    transl=fit.part("transl")[n],
+                    keypoint_scores=None,
+                    track_id=out.track_ids[n],
+                )
+            )
+        return Prediction(
+            results, image_size=(width, height), K=K, backend=self.backend,
+            hand_model=self.hand_model_name, faces=self.faces, timings=out.timings,
+        )
+
+    def reset(self) -> None:
+        """Start a new stream: MediaPipe's tracking and the warm-start tracks are cleared."""
+        self.landmarker.reset()
+        self.tracks.reset()
+
+
+__all__ = ["TwoStagePredictor", "StageOutput"]
