@@ -48,7 +48,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hand_mesh_core.camera import project, validate_intrinsics
-from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles
+from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles, pose_from_anatomical
 from hand_mesh_core.two_stage.initialisation import inverse_kinematics, ray_rotation, solve_translation
 
 #: Layout of the parameter vector of one hand.
@@ -129,6 +129,12 @@ class FitResult:
         return self.params[:, PARAM_SLICES[name]].astype(np.float32)
 
 
+#: Mirroring x -> -x of the optical frame: points, and the parameter vector of a hand
+#: (axis-angles (x, -y, -z), betas unchanged, translation (-x, y, z)).
+_POINT_MIRROR = np.array([-1.0, 1.0, 1.0])
+_PARAM_MIRROR = np.concatenate([np.tile([1.0, -1.0, -1.0], 16), np.ones(10), _POINT_MIRROR])
+
+
 @contextlib.contextmanager
 def single_cpu_thread():
     """Run the enclosed torch CPU work on one intra-op thread, then restore the setting.
@@ -169,6 +175,7 @@ class HandFitter:
         for side, model in models.items():
             m64 = _clone_float64(model).to(self.device)
             self._models64[side] = m64
+        self.mirror_left = self._left_is_mirrored_right()
         # keypoints of the zero full pose (template), where the inverse kinematics start
         self._mean_pose = {side: m.mean_pose.detach().double().cpu().numpy() for side, m in self._models64.items()}
         self._rest_keypoints = {}
@@ -177,6 +184,30 @@ class HandFitter:
             x[0, PARAM_SLICES["hand_pose"]] = -torch.as_tensor(self._mean_pose[side], device=self.device)
             with torch.no_grad():
                 self._rest_keypoints[side] = self._keypoints(side, x)[0].cpu().numpy()
+
+    def _left_is_mirrored_right(self) -> bool:
+        """True when the left model is exactly the mirror (x -> -x) of the right one.
+
+        Then a left hand with parameters ``x`` is the mirror image of a right hand with
+        ``x * _PARAM_MIRROR`` (axis-angles ``(x, -y, -z)``, translation ``(-x, y, z)``, same
+        betas; see :mod:`hand_mesh_core.hand_model.mirror`), and the fit solves every hand
+        with the right model in one batch. Checked numerically on random parameters (the
+        open model is built mirrored; MANO's two files are not exact mirrors).
+        """
+        if set(self._models64) != {"left", "right"}:
+            return False
+        g = torch.Generator().manual_seed(0)
+        x = (torch.randn(4, NUM_PARAMS, generator=g, dtype=torch.float64) * 0.4).to(self.device)
+        x_mirrored = x * torch.as_tensor(_PARAM_MIRROR, device=self.device)
+        with torch.no_grad():
+            left = self._keypoints("left", x)
+            right = self._keypoints("right", x_mirrored)
+            angles = [
+                anatomical_angles(xs[:, PARAM_SLICES["hand_pose"]], side, self._models64[side].joint_frames)
+                for xs, side in ((x, "left"), (x_mirrored, "right"))
+            ]
+        points_match = (left - right * torch.as_tensor(_POINT_MIRROR, device=self.device)).abs().max() < 1e-9
+        return bool(points_match and torch.allclose(angles[0], angles[1], atol=1e-9))
 
     # ----------------------------------------------------------------- model calls
     def _keypoints(self, side: str, x: torch.Tensor) -> torch.Tensor:
@@ -254,20 +285,21 @@ class HandFitter:
             idx = [n for n, s in enumerate(sides) if s == side]
             go, hp = inverse_kinematics(self._rest_keypoints[side], cam_world[idx])
             x0[idx, PARAM_SLICES["global_orient"]] = go
-            x0[idx, PARAM_SLICES["hand_pose"]] = hp - self._mean_pose[side]
-        posed = self._posed_keypoints(sides, x0)  # transl = 0
-        for n in range(N):
+            x0[idx, PARAM_SLICES["hand_pose"]] = self._clamp_to_limits(side, hp) - self._mean_pose[side]
+        for n, side in enumerate(sides):
             t_world = solve_translation(cam_world[n], keypoints_2d[n], K)
-            # put the model's keypoint centroid where the located skeleton's centroid is
-            x0[n, PARAM_SLICES["transl"]] = t_world + cam_world[n].mean(axis=0) - posed[n].mean(axis=0)
+            # MANO semantics: the root joint (wrist) sits at its rest position + transl
+            # whatever the rotations, so put it on the located skeleton's wrist.
+            x0[n, PARAM_SLICES["transl"]] = cam_world[n, 0] + t_world - self._rest_keypoints[side][0]
         return x0
 
-    def _posed_keypoints(self, sides: Sequence[str], x: np.ndarray) -> np.ndarray:
-        """``[N, 21, 3]`` model keypoints for parameters ``x [N, 61]`` (numpy, float64)."""
-        side_index = {s: torch.tensor([n for n, t in enumerate(sides) if t == s]) for s in set(sides)}
-        xt = torch.as_tensor(x, dtype=torch.float64, device=self.device)[None]
-        with torch.no_grad():
-            return self._batch_keypoints(xt, side_index)[0].cpu().numpy()
+    def _clamp_to_limits(self, side: str, full_pose: np.ndarray) -> np.ndarray:
+        """``[N, 45]`` full pose with its anatomical angles clipped into the joint limits."""
+        frames = self._models64[side].joint_frames
+        angles = anatomical_angles(torch.as_tensor(full_pose, dtype=frames.dtype, device=frames.device), side, frames)
+        limits = torch.as_tensor(LIMITS_RAD, dtype=frames.dtype, device=frames.device)
+        angles = torch.maximum(torch.minimum(angles, limits[..., 1]), limits[..., 0])
+        return pose_from_anatomical(angles, side, frames).cpu().numpy()
 
     def camera_world(self, uv: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
         """World landmarks centred, rotated onto the ray through the hand when configured."""
@@ -319,15 +351,25 @@ class HandFitter:
         init = list(init) if init is not None else [None] * N
         if len(init) != N:
             raise ValueError(f"init has {len(init)} entries for {N} hands")
+        warm = np.array([p is not None for p in init])
+        x_init = np.zeros((N, NUM_PARAMS))
+        for n, p in enumerate(init):
+            if p is not None:
+                x_init[n] = np.asarray(p, dtype=np.float64).reshape(NUM_PARAMS)
+        # Left hands as mirrored right hands (one model call per iteration for the batch)
+        flip = np.array([s == "left" for s in sides]) if self.mirror_left else np.zeros(N, bool)
+        solve_sides = ["right" if f else s for s, f in zip(sides, flip)]
+        uv_solve = np.where(flip[:, None, None], keypoints_2d * [-1.0, 1.0] + [2.0 * K[0, 2], 0.0], keypoints_2d)
+        world_solve = np.where(flip[:, None, None], world * _POINT_MIRROR, world)
+        x_init = np.where(flip[:, None], x_init * _PARAM_MIRROR, x_init)
         with single_cpu_thread() if self.device.type == "cpu" else contextlib.nullcontext():
-            x0 = self.initial_params(sides, keypoints_2d, world, K)
-            warm = np.array([p is not None for p in init])
-            for n, p in enumerate(init):
-                if p is not None:
-                    x0[n] = np.asarray(p, dtype=np.float64).reshape(NUM_PARAMS)
+            x0 = self.initial_params(solve_sides, uv_solve, world_solve, K)
+            x0 = np.where(warm[:, None], x_init, x0)
             max_iters = np.where(warm, self.settings.max_iterations_warm, self.settings.max_iterations)
-            obs = self._observations(sides, keypoints_2d, world, K, x0)
+            obs = self._observations(solve_sides, uv_solve, world_solve, K, x0)
             x, iterations, converged = self._levenberg_marquardt(torch.as_tensor(x0, device=self.device), obs, max_iters)
+            flip_t = torch.as_tensor(flip, device=x.device)[:, None]
+            x = torch.where(flip_t, x * torch.as_tensor(_PARAM_MIRROR, device=x.device), x)
             return self._result(sides, x, K, keypoints_2d, iterations, converged, compute_vertices)
 
     def _observations(self, sides, keypoints_2d, world, K, x0) -> dict[str, Any]:
@@ -355,8 +397,10 @@ class HandFitter:
         Damped normal equations ``(J^T J + mu D) h = -J^T r`` with Marquardt's scaling
         ``D = diag(J^T J)``; ``mu`` follows Nielsen's gain-ratio rule (Madsen et al. 2004,
         eq. 3.16). A hand has converged when an accepted step lowered its cost by less
-        than ``ftol * cost`` (as ``ftol`` of MINPACK / ``scipy.optimize.least_squares``) or
-        when its step is shorter than ``xtol (|x| + xtol)``.
+        than ``ftol * cost`` (as ``ftol`` of MINPACK / ``scipy.optimize.least_squares``),
+        when the next, lightly damped (``mu <= 1``) step predicts a decrease below
+        ``ftol * cost`` (then it is not even evaluated), or when its step is shorter than
+        ``xtol (|x| + xtol)``.
         """
         st = self.settings
         N = x.shape[0]
@@ -376,11 +420,17 @@ class HandFitter:
             if not bool(active.any()):
                 break
             step = -torch.linalg.solve(A + mu[:, None, None] * torch.diag_embed(diag), g[..., None])[..., 0]
+            predicted = 0.5 * (step * (mu[:, None] * diag * step - g)).sum(-1)
+            # nothing left to gain: a lightly damped step predicts less than ftol * cost
+            settled = active & (mu <= 1.0) & (predicted <= st.ftol * cost)
+            converged |= settled
+            active = active & ~settled
+            if not bool(active.any()):
+                break
             step = torch.where(active[:, None], step, torch.zeros_like(step))
             x_new = x + step
             r_new, J_new = self._residuals_and_jacobian(x_new, obs)
             cost_new = 0.5 * (r_new * r_new).sum(-1)
-            predicted = 0.5 * (step * (mu[:, None] * diag * step - g)).sum(-1)
             rho = (cost - cost_new) / predicted.clamp(min=1e-30)
             accept = active & (cost_new < cost)
             iterations = iterations + active.long()
