@@ -255,3 +255,17 @@ def test_bad_inputs_raise():
         renderer.render(v, OCTA_FACES, K, sh=torch.ones(1, 26))
     with pytest.raises(ValueError, match="sigma"):
         SoftRasterSettings(sigma=0.0)
+
+
+def test_half_precision_and_autocast_are_lifted_to_float32():
+    K = camera(48, 40, torch.float32)
+    v, f = uv_ellipsoid(rings=6, segments=10)
+    vertices = (v + torch.tensor([0.0, 0.0, 0.3])).unsqueeze(0).half()
+    albedo = torch.full((1, v.shape[0], 3), 0.5, dtype=torch.bfloat16)
+    renderer = Renderer((48, 40))
+    reference = renderer.render(vertices.float(), f, K, albedo=albedo.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = renderer.render(vertices, f, K, albedo=albedo, sh=None)
+    assert out.silhouette.dtype == torch.float32 and out.rgb.dtype == torch.float32
+    assert torch.allclose(out.silhouette, reference.silhouette, atol=1e-6)
+    assert torch.allclose(out.rgb, reference.rgb, atol=1e-6)

@@ -142,13 +142,16 @@ class Renderer:
             background: RGB behind the meshes, ``[3]`` or ``[B, H, W, 3]``; default black.
 
         Returns:
-            :class:`RenderOutput`.
+            :class:`RenderOutput`, float32 or float64 like ``vertices`` (half precision and
+            autocast are lifted to float32).
 
         Raises:
             ValueError: on inconsistent shapes, bad intrinsics or indices.
         """
         if not isinstance(vertices, torch.Tensor) or vertices.ndim != 3 or vertices.shape[-1] != 3:
             raise ValueError(f"vertices must be a tensor [B or M, V, 3], got {getattr(vertices, 'shape', type(vertices))}")
+        if vertices.dtype in (torch.float16, torch.bfloat16):
+            vertices = vertices.float()  # pixel coordinates and normals need float32
         device, dtype = vertices.device, vertices.dtype
         num_meshes = vertices.shape[0]
         K = _as_intrinsics(K, dtype, device)
@@ -171,25 +174,26 @@ class Renderer:
             raise ValueError(f"mesh_to_image must be in [0, {batch})")
         mesh_K = K[mesh_to_image] if K.ndim == 3 else K.expand(num_meshes, 3, 3)
 
-        faces = faces.to(device)
-        colours = None
-        if sh is not None:
-            sh = sh.to(dtype=dtype, device=device)
-            colours = shade_vertices(vertex_normals(vertices, faces), albedo, sh)
-        elif albedo is not None:
-            colours = expand_albedo(albedo, num_meshes, vertices.shape[1], dtype=dtype, device=device)
-        raster = BACKENDS[self.backend](
-            vertices,
-            faces,
-            mesh_K,
-            mesh_to_image,
-            batch,
-            self.width,
-            self.height,
-            attributes=colours,
-            background=background,
-            settings=self.settings,
-        )
+        with torch.autocast(device.type, enabled=False):
+            faces = faces.to(device)
+            colours = None
+            if sh is not None:
+                sh = sh.to(dtype=dtype, device=device)
+                colours = shade_vertices(vertex_normals(vertices, faces), albedo, sh)
+            elif albedo is not None:
+                colours = expand_albedo(albedo, num_meshes, vertices.shape[1], dtype=dtype, device=device)
+            raster = BACKENDS[self.backend](
+                vertices,
+                faces,
+                mesh_K,
+                mesh_to_image,
+                batch,
+                self.width,
+                self.height,
+                attributes=colours,
+                background=background,
+                settings=self.settings,
+            )
         return RenderOutput(raster.silhouette, raster.attributes, raster.depth, raster.face_index, raster.mesh_index, raster.num_pairs)
 
 
