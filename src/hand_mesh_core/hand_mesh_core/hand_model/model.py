@@ -102,6 +102,10 @@ class HandModel(nn.Module):
             has no learned mean).
         use_pca: ``hand_pose`` holds ``num_pca_comps`` PCA coefficients (MANO only).
         num_pca_comps: number of PCA components (1..45) with ``use_pca``.
+        data: model arrays to use instead of loading a file (see :meth:`from_data`).
+        dtype: floating dtype of the buffers (default ``torch.get_default_dtype()``);
+            building in float64 directly keeps the file's float64 precision (MANO), which
+            ``.double()`` after a float32 build cannot.
 
     Buffers (move with ``.to(device, dtype)``; float16 works on CUDA): ``v_template [V,3]``,
     ``shapedirs [V,3,S]``, ``lbs_weights [V,16]``, ``j_regressor [16,V]``, ``faces [F,3]``
@@ -120,16 +124,20 @@ class HandModel(nn.Module):
 
     def __init__(self, side: str = "right", backend: str = "open",
                  model_path: str | os.PathLike | None = None, *, flat_hand_mean: bool = True,
-                 use_pca: bool = False, num_pca_comps: int = 6) -> None:
+                 use_pca: bool = False, num_pca_comps: int = 6,
+                 data: HandModelData | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        data = load_model_data(side, backend, model_path)
+        if data is None:
+            data = load_model_data(side, backend, model_path)
+        elif data.side != side:
+            raise ValueError(f"data holds the {data.side} hand, side={side!r} was given")
         self.side = side
         self.backend = backend
         self.name = data.name
         self.flat_hand_mean = flat_hand_mean
         self.use_pca = use_pca
         self.shape_names = data.shape_names
-        dt = torch.get_default_dtype()
+        dt = dtype or torch.get_default_dtype()
         reg = _f64(data.j_regressor)
         v0, sd = _f64(data.v_template), _f64(data.shapedirs)
         tips = torch.tensor(data.tip_vertex_ids, dtype=torch.long)
@@ -198,6 +206,12 @@ class HandModel(nn.Module):
         return (f"name={self.name}, side={self.side}, backend={self.backend}, "
                 f"vertices={self.num_vertices}, betas={self.num_betas}, "
                 f"flat_hand_mean={self.flat_hand_mean}, pose_dim={self.pose_dim}")
+
+    @classmethod
+    def from_data(cls, data: HandModelData, backend: str = "custom", **options) -> HandModel:
+        """A model from arrays already in memory (a custom model, or a loader's output);
+        ``backend`` is only a label. ``options`` as for the constructor."""
+        return cls(data.side, backend, data=data, **options)
 
     @classmethod
     def pair(cls, backend: str = "open", model_path: str | os.PathLike | None = None,
