@@ -269,3 +269,15 @@ def test_half_precision_and_autocast_are_lifted_to_float32():
     assert out.silhouette.dtype == torch.float32 and out.rgb.dtype == torch.float32
     assert torch.allclose(out.silhouette, reference.silhouette, atol=1e-6)
     assert torch.allclose(out.rgb, reference.rgb, atol=1e-6)
+
+
+def test_a_batch_without_any_mesh_renders_background():
+    v, f = uv_ellipsoid(rings=3, segments=5)
+    K = camera(32, 24, torch.float32)
+    out = Renderer((32, 24)).render(
+        v.unsqueeze(0)[:0], f, K.expand(2, 3, 3), albedo=torch.zeros(0, len(v), 3), sh=torch.zeros(0, 27),
+        mesh_to_image=torch.zeros(0, dtype=torch.long), background=torch.tensor([0.2, 0.3, 0.4]),
+    )
+    assert out.silhouette.shape == (2, 24, 32) and float(out.silhouette.abs().max()) == 0.0
+    assert torch.allclose(out.rgb, torch.tensor([0.2, 0.3, 0.4]).expand(2, 24, 32, 3))
+    assert out.num_pairs == 0 and bool((out.face_index == -1).all()) and bool((out.mesh_index == -1).all())

@@ -311,7 +311,7 @@ def _rasterize_packed(
     )
     face_geometry = torch.cat([tri_uv.reshape(-1, 6), tri_z], dim=1).T.contiguous()  # [9, G]
     face_corners = global_faces.T.contiguous()  # [3, G]
-    flat_attributes = attributes.reshape(num_meshes * num_vertices, -1).T.contiguous() if attributes is not None else None  # [C, M * V]
+    flat_attributes = attributes.reshape(num_meshes * num_vertices, attributes.shape[-1]).T.contiguous() if attributes is not None else None  # [C, M * V]
     num_channels = flat_attributes.shape[0] if flat_attributes is not None else 0
 
     total_tiles = num_images * bins.tiles_y * bins.tiles_x
@@ -352,7 +352,6 @@ def _rasterize_packed(
     mesh_index = torch.where(hit, face_global // max(num_faces, 1), face_global)
     face_index = torch.where(hit, face_global % max(num_faces, 1), face_global)
     return RasterOutput(silhouette, aggregated, depth, face_index, mesh_index, bins.num_pairs)
-
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor, eps: float = 1e-
     flat_vertices = vertices.reshape(-1, num_vertices, 3)
     batch = flat_vertices.shape[0]
     if faces.ndim > 2:
-        flat_faces = faces.expand(*batch_shape, *faces.shape[-2:]).reshape(batch, -1, 3)
+        flat_faces = faces.expand(*batch_shape, *faces.shape[-2:]).reshape(batch, faces.shape[-2], 3)
     else:
         flat_faces = faces.unsqueeze(0).expand(batch, -1, 3)
     tri = _gather_triangles(flat_vertices, flat_faces)
@@ -92,7 +92,7 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor, eps: float = 1e-
 def _gather_triangles(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """``[B, V, 3]`` vertices and ``[B, F, 3]`` faces -> ``[B, F, 3 (corner), 3 (xyz)]``."""
     batch, num_faces = faces.shape[:2]
-    index = faces.reshape(batch, -1, 1).expand(-1, -1, vertices.shape[-1])
+    index = faces.reshape(batch, num_faces * 3, 1).expand(-1, -1, vertices.shape[-1])
     return torch.gather(vertices, 1, index).reshape(batch, num_faces, 3, vertices.shape[-1])
 
 
