@@ -1,0 +1,371 @@
+"""Node ``hand_mesh_node``: camera images in, every hand as a metric 3D mesh out.
+
+An adapter around :func:`hand_mesh_core.create_predictor` (the method lives in the core).
+
+Topics:
+    subscribes ``image`` (``sensor_msgs/Image``, or ``sensor_msgs/CompressedImage`` when
+    ``compressed_input`` is true) and ``camera_info`` (``sensor_msgs/CameraInfo``, sensor-data
+    QoS). The image QoS follows ``image_qos``: by default (``auto``) reliable, switched to the
+    sensor-data QoS (best effort) as soon as a best-effort-only publisher appears, because
+    large images sent best effort between processes were lost here (see
+    :data:`RELIABLE_IMAGE_QOS`) while best effort is all some camera drivers offer;
+    publishes ``hands/meshes`` (``hand_mesh_msgs/HandMeshArray``, header copied from the
+    image), ``hands/markers`` (``visualization_msgs/MarkerArray``, see
+    :mod:`hand_mesh_ros.markers`), ``hands/debug_image`` (``sensor_msgs/Image`` rgb8 overlay,
+    when ``publish_debug_image``) and ``/diagnostics`` (``diagnostic_msgs/DiagnosticArray``).
+    Markers and the debug image are built only while someone subscribes to them.
+
+Threading: the subscription callback only checks the message header and puts it in a
+:class:`~hand_mesh_ros.latest_slot.LatestSlot`; a worker thread of the node decodes, runs
+the predictor and publishes. When the worker is busy, a waiting frame is replaced by the
+newer one and counted as dropped, so memory stays bounded and results stay fresh. Spin
+the node with a ``SingleThreadedExecutor`` (rclpy's multi-threaded executor is about 10x
+slower per callback with the PyPI wheels, see docs/DEVELOPING.md).
+
+Intrinsics: the ``camera_info`` stamped like the image (one of the last
+:data:`RECENT_CAMERA_INFOS`), else the latest one (scaled when calibrated at another resolution);
+without one, ``K`` from ``default_hfov_deg`` (a warning is logged once). Each
+``HandMeshArray`` says which in ``intrinsics_source``.
+
+Parameters: :data:`PARAMETERS` (also in ``config/hand_mesh.yaml``).
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from hand_mesh_msgs.msg import HandMeshArray
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
+from hand_mesh_core.predictor import create_predictor
+from hand_mesh_ros.camera_info import intrinsics_from_camera_info
+from hand_mesh_ros.diagnostics import NodeStats, diagnostic_array
+from hand_mesh_ros.image_conversion import ImageConversionError, msg_to_rgb, rgb_to_image_msg, validate_image_msg
+from hand_mesh_ros.latest_slot import LatestSlot
+from hand_mesh_ros.markers import prediction_markers
+from hand_mesh_ros.mesh_messages import prediction_to_msg
+from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
+
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
+NODE_NAME = "hand_mesh_node"
+
+#: Reliable keep-last 5 for the outputs: matches reliable and best-effort subscribers.
+OUTPUT_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+
+#: Reliable keep-last 2 image subscription ("reliable", and "auto" until a best-effort-only
+#: publisher shows up). Measured on the PyPI Kilted wheels (Fast DDS, same host, two
+#: processes): 640x480 rgb8 at 10 Hz, reliable 50/50 delivered, best effort 0/50.
+RELIABLE_IMAGE_QOS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
+
+#: camera_info messages kept to find the one stamped like an image (topics are not ordered).
+RECENT_CAMERA_INFOS = 30
+
+#: Seconds between two log lines about malformed images / inference errors.
+LOG_THROTTLE_S = 5.0
+
+
+def _open_fov(value: float) -> str | None:
+    return None if 1.0 < value < 179.0 else "must be strictly between 1 and 179 degrees"
+
+
+#: Every parameter of the node (name, default, descriptor, validation).
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("backend", "two_stage", "reconstruction backend of hand_mesh_core.create_predictor",
+                  read_only=True, choices=("two_stage", "single_stage")),
+    ParameterSpec("device", "auto", "inference device: auto (CUDA if available), cpu, cuda or cuda:N",
+                  read_only=True, choices=("auto", "cpu", "cuda"), pattern=r"cuda:\d+"),
+    ParameterSpec("hand_model", "open", "hand model: open (shipped, MIT) or mano (needs mano_path)",
+                  read_only=True, choices=("open", "mano")),
+    ParameterSpec("mano_path", "", "folder or file of the user's MANO model (hand_model=mano); empty = none",
+                  read_only=True),
+    ParameterSpec("score_threshold", 0.5, "hands with a lower detection score are not reported",
+                  read_only=True, value_range=(0.0, 1.0)),
+    ParameterSpec("max_hands", 4, "most hands reported per image", read_only=True, value_range=(1, 32)),
+    ParameterSpec("max_image_side", 1920, "images with a longer side (pixels) are downscaled for inference",
+                  read_only=True, value_range=(32, 8192)),
+    ParameterSpec("video", True, "stream mode: consecutive images are one video (tracking, warm starts)",
+                  read_only=True),
+    ParameterSpec("compressed_input", False, "subscribe to 'image' as sensor_msgs/CompressedImage (JPEG/PNG)",
+                  read_only=True),
+    ParameterSpec("image_qos", "auto",
+                  "QoS of the image subscription: sensor_data (best effort, keep last 5), reliable (keep last 2), "
+                  "or auto (reliable; switches to sensor_data when a best-effort-only publisher appears)",
+                  read_only=True, choices=("auto", "sensor_data", "reliable")),
+    ParameterSpec("use_camera_info", True, "use intrinsics from 'camera_info'; false = always default_hfov_deg"),
+    ParameterSpec("default_hfov_deg", DEFAULT_HFOV_DEG,
+                  "horizontal field of view (degrees) for K when no camera_info has arrived",
+                  value_range=(1.0, 179.0), check=_open_fov),
+    ParameterSpec("fallback_frame_id", "camera_optical_frame",
+                  "frame_id of the outputs when an image arrives with an empty header.frame_id"),
+    ParameterSpec("publish_markers", True, "publish hands/markers (built only while subscribed)"),
+    ParameterSpec("publish_debug_image", False, "publish hands/debug_image, the overlay (built only while subscribed)"),
+    ParameterSpec("marker_alpha", 0.8, "opacity of the mesh markers", value_range=(0.0, 1.0)),
+    ParameterSpec("diagnostics_period", 1.0, "seconds between two /diagnostics messages",
+                  read_only=True, value_range=(0.1, 60.0)),
+)
+
+
+def _stamp_seconds(header: Header) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+class HandMeshNode(Node):
+    """The hand mesh node (see the module docstring for topics, threading and parameters).
+
+    Raises ``ValueError`` / ``rclpy.exceptions.InvalidParameterValueException`` at
+    construction for bad parameters (e.g. ``hand_model=mano`` without ``mano_path``).
+    """
+
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        p = declare_parameters(self, PARAMETERS)
+        t0 = time.monotonic()
+        self.predictor = create_predictor(
+            p["backend"], device=p["device"], max_hands=p["max_hands"], score_threshold=p["score_threshold"],
+            hand_model=p["hand_model"], mano_path=p["mano_path"] or None, video=p["video"],
+            max_image_side=p["max_image_side"],
+        )
+        # first call loads models lazily: do it now, not on the first camera frame
+        self.predictor.predict(np.full((240, 320, 3), 127, np.uint8), timestamp=0.0)
+        self.predictor.reset()
+        self.get_logger().info(
+            f"{self.predictor.backend} predictor on {self.predictor.device} ready in {time.monotonic() - t0:.1f} s")
+
+        self.stats = NodeStats()
+        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._camera_info: CameraInfo | None = None  # latest
+        self._recent_infos: collections.OrderedDict[tuple[int, int], CameraInfo] = collections.OrderedDict()
+        self._warned_default_k = False
+        self._warned_bad_info = False
+        self._intrinsics_source = "none yet"
+        self._hand_model_name = p["hand_model"]
+        self._image_size = "none yet"
+        self._last_ts: float | None = None
+        self._previous_snapshot = None
+
+        self._meshes_pub = self.create_publisher(HandMeshArray, "hands/meshes", OUTPUT_QOS)
+        self._markers_pub = self.create_publisher(MarkerArray, "hands/markers", OUTPUT_QOS)
+        self._debug_pub = self.create_publisher(Image, "hands/debug_image", OUTPUT_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self._image_type = CompressedImage if p["compressed_input"] else Image
+        self._image_qos_mode = p["image_qos"]
+        self._image_sub = self._subscribe_image(reliable=p["image_qos"] != "sensor_data")
+        self._qos_switch_timer = None
+        self._info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                                  qos_profile_sensor_data)
+        self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="hand_mesh_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"listening on {self._image_sub.topic_name} ({self._image_type.__name__}, "
+            f"{'reliable' if self._image_reliable else 'best effort'}) and {self._info_sub.topic_name}; "
+            f"publishing {self._meshes_pub.topic_name}, {self._markers_pub.topic_name}")
+
+    # ---- executor thread -----------------------------------------------------------------
+    def _subscribe_image(self, reliable: bool):
+        self._image_reliable = reliable
+        return self.create_subscription(
+            self._image_type, "image", self._on_image, RELIABLE_IMAGE_QOS if reliable else qos_profile_sensor_data,
+            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos))
+
+    def _on_incompatible_qos(self, event) -> None:
+        if event.last_policy_kind != QoSPolicyKind.RELIABILITY or not self._image_reliable:
+            self.get_logger().warning(
+                f"a publisher on {self._image_sub.topic_name} has a QoS incompatible with this subscription "
+                f"(policy {QoSPolicyKind(event.last_policy_kind).name})", throttle_duration_sec=LOG_THROTTLE_S)
+        elif self._image_qos_mode == "auto":
+            if self._qos_switch_timer is None:  # switch outside this subscription's own callback
+                self._qos_switch_timer = self.create_timer(0.01, self._switch_to_best_effort)
+        else:
+            self.get_logger().warning(
+                f"a best-effort publisher on {self._image_sub.topic_name} cannot reach this reliable subscription: "
+                "set image_qos to sensor_data or auto", throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _switch_to_best_effort(self) -> None:
+        self.destroy_timer(self._qos_switch_timer)
+        if self._image_reliable:
+            self.destroy_subscription(self._image_sub)
+            self._image_sub = self._subscribe_image(reliable=False)
+            self.get_logger().info(f"best-effort publisher on {self._image_sub.topic_name}: image subscription "
+                                   "switched to best effort (sensor data QoS)")
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        self.stats.on_received()
+        if isinstance(msg, Image):
+            try:
+                validate_image_msg(msg)
+            except ImageConversionError as exc:
+                self._malformed(exc)
+                return
+        elif len(msg.data) == 0:
+            self._malformed(ImageConversionError("empty compressed image"))
+            return
+        self._slot.put((msg, time.monotonic()))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        if self._camera_info is None and self._warned_default_k:
+            self.get_logger().info("camera_info arrived: using its intrinsics from now on")
+        self._recent_infos[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
+        while len(self._recent_infos) > RECENT_CAMERA_INFOS:
+            self._recent_infos.popitem(last=False)
+        self._camera_info = msg
+
+    def _publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot(self._slot.dropped, self._slot.pending)
+        header = Header()
+        header.stamp = self.get_clock().now().to_msg()
+        info = {
+            "backend": self.predictor.backend,
+            "device": self.predictor.device,
+            "hand_model": self._hand_model_name,
+            "intrinsics_source": self._intrinsics_source,
+            "image_topic": self._image_sub.topic_name,
+            "image_qos": "reliable" if self._image_reliable else "best_effort",
+            "image_size": self._image_size,
+        }
+        self._diag_pub.publish(diagnostic_array(
+            snap, name=f"{self.get_name()}: hand reconstruction", hardware_id=self.predictor.device,
+            info=info, header=header, previous=self._previous_snapshot))
+        self._previous_snapshot = snap
+
+    # ---- worker thread -------------------------------------------------------------------
+    def _malformed(self, exc: Exception) -> None:
+        self.stats.on_malformed()
+        self.get_logger().warning(
+            f"malformed image ignored ({self.stats.malformed} so far): {exc}", throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _intrinsics(self, header: Header, width: int, height: int) -> tuple[np.ndarray, str]:
+        # the camera_info of this very image when it has arrived, else the latest one
+        info = self._recent_infos.get((header.stamp.sec, header.stamp.nanosec), self._camera_info)
+        if info is not None and self.get_parameter("use_camera_info").value:
+            try:
+                return intrinsics_from_camera_info(info, width, height), "camera_info"
+            except ValueError as exc:
+                if not self._warned_bad_info:
+                    self._warned_bad_info = True
+                    self.get_logger().warning(f"camera_info unusable ({exc}); using default_hfov_deg")
+        hfov = self.get_parameter("default_hfov_deg").value
+        K = intrinsics_from_fov(width, height, hfov)
+        if not self._warned_default_k and self.get_parameter("use_camera_info").value:
+            self._warned_default_k = True
+            self.get_logger().warning(
+                f"no camera_info on {self._info_sub.topic_name}: using default intrinsics from "
+                f"default_hfov_deg={hfov:g} (fx=fy={K[0, 0]:.1f} px for {width}x{height}); metric depth "
+                "is only as good as this guess")
+        return K, "default_fov"
+
+    def _stream_timestamp(self, header: Header) -> float:
+        """Seconds for the predictor's stream mode: the image stamp, kept increasing."""
+        ts = _stamp_seconds(header) or time.time()
+        last = self._last_ts
+        if last is not None and ts <= last:
+            if ts < last - 1.0:
+                self.get_logger().info("image time went backwards (bag loop?): video state reset")
+                self.predictor.reset()
+            else:
+                ts = last + 1e-3
+        self._last_ts = ts
+        return ts
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self._slot.take(timeout=0.2)
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # noqa: BLE001 - the worker must survive anything
+                self.stats.on_error()
+                self.get_logger().error(f"processing failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=LOG_THROTTLE_S)
+            finally:
+                self._slot.done()
+
+    def _process(self, msg: Image | CompressedImage, t_received: float) -> None:
+        try:
+            rgb = msg_to_rgb(msg)
+        except ImageConversionError as exc:
+            self._malformed(exc)
+            return
+        height, width = rgb.shape[:2]
+        self._image_size = f"{width}x{height}"
+        K, source = self._intrinsics(msg.header, width, height)
+        self._intrinsics_source = source
+        prediction = self.predictor.predict(rgb, K, timestamp=self._stream_timestamp(msg.header))
+        self._hand_model_name = prediction.hand_model
+        header = Header(stamp=msg.header.stamp,
+                        frame_id=msg.header.frame_id or self.get_parameter("fallback_frame_id").value)
+        out = prediction_to_msg(prediction, header, intrinsics_source=source,
+                                processing_time=time.monotonic() - t_received)
+        self._meshes_pub.publish(out)
+        self.stats.on_processed(time.monotonic() - t_received, len(prediction))
+        if self.get_parameter("publish_markers").value and self._markers_pub.get_subscription_count() > 0:
+            alpha = self.get_parameter("marker_alpha").value
+            self._markers_pub.publish(prediction_markers(prediction, header, alpha))
+        if self.get_parameter("publish_debug_image").value and self._debug_pub.get_subscription_count() > 0:
+            overlay = rgb_to_image_msg(prediction.plot(rgb))
+            overlay.header = header
+            self._debug_pub.publish(overlay)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        """True when no frame waits and the worker is not processing one."""
+        return self._slot.idle
+
+    @property
+    def dropped(self) -> int:
+        """Frames replaced by a newer one before the worker took them."""
+        return self._slot.dropped
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread (finishing the current frame), then destroy the node."""
+        self._stop.set()
+        self._slot.close()
+        self._worker.join(timeout=30.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run hand_mesh_ros hand_mesh_node``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HandMeshNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    except (ValueError, FileNotFoundError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
+        print(f"hand_mesh_node: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
