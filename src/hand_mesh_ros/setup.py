@@ -40,8 +40,10 @@ setup(
     license="MIT",
     entry_points={
         "console_scripts": [
+            "hand_mesh_node = hand_mesh_ros.hand_mesh_node:main",
             "image_source = hand_mesh_ros.image_source:main",
             "demo = hand_mesh_ros.demo:main",
+            "bench_latency = hand_mesh_ros.bench_latency:main",
         ],
     },
 )
