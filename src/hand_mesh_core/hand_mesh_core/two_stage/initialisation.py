@@ -8,6 +8,8 @@
 * :func:`solve_translation` — where a rigid metric skeleton must be so that it projects
   onto given pixels: linear least squares on the pinhole equations. Its depth follows from
   the skeleton's metric size against its size in pixels.
+* :func:`lift_to_rays` — the located skeleton moved onto the rays of the 2D landmarks
+  (2D from the landmarks, depth profile from the world landmarks): the IK target.
 * :func:`inverse_kinematics` — global orientation and per-joint rotations (axis-angle, MANO
   joint order) that point every bone of the hand model's rest pose along the matching bone
   of a target skeleton: Kabsch on the rigid palm, then, down each finger, the smallest
@@ -69,6 +71,18 @@ def solve_translation(points: np.ndarray, pixels: np.ndarray, K: np.ndarray) -> 
     return np.linalg.lstsq(A, b, rcond=None)[0]
 
 
+def lift_to_rays(points: np.ndarray, pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Move each 3D point along the camera ray of its pixel, keeping its depth.
+
+    ``points``: ``[M, 3]`` metres (optical frame, e.g. world landmarks placed by
+    :func:`solve_translation`); ``pixels``: ``[M, 2]``. Returns ``[M, 3]``
+    ``z_i K^-1 [u_i, v_i, 1]``: a skeleton that projects exactly onto the pixels and has
+    the depth profile of ``points``.
+    """
+    rays = np.concatenate([pixels, np.ones((len(pixels), 1))], axis=1) @ np.linalg.inv(K).T
+    return rays * points[:, 2:3]
+
+
 def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
     """Rotation matrices ``[..., 3, 3]`` of axis-angle vectors ``[..., 3]`` (Rodrigues' formula)."""
     angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
@@ -123,4 +137,4 @@ def inverse_kinematics(rest_keypoints: np.ndarray, targets: np.ndarray) -> tuple
     return rotvecs[:, 0], rotvecs[:, 1:].reshape(N, 45)
 
 
-__all__ = ["PALM_KEYPOINTS", "ray_rotation", "kabsch", "solve_translation", "inverse_kinematics"]
+__all__ = ["PALM_KEYPOINTS", "ray_rotation", "kabsch", "solve_translation", "lift_to_rays", "inverse_kinematics"]
