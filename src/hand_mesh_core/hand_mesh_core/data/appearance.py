@@ -84,12 +84,12 @@ def random_sh_lighting(rng: np.random.Generator) -> torch.Tensor:
     The direction towards the light has ``d_z <= 0`` (the camera's hemisphere; surfaces
     facing the camera have normals near ``-z``), so hands are lit from the front or the side.
     """
-    ambient = rng.uniform(0.25, 0.6) * rng.uniform(0.85, 1.15, 3)
+    ambient = rng.uniform(0.4, 0.75) * rng.uniform(0.85, 1.15, 3)
     sh = uniform_sh(torch.tensor(ambient, dtype=torch.float32))
     d = rng.normal(size=3)
     d[2] = -abs(d[2]) * rng.uniform(0.5, 2.0)
     d /= np.linalg.norm(d)
-    strength = rng.uniform(0.4, 1.0) * rng.uniform(0.85, 1.15, 3)
+    strength = rng.uniform(0.3, 0.8) * rng.uniform(0.85, 1.15, 3)
     basis = sh_basis(torch.tensor(d, dtype=torch.float32))  # [9]
     return sh + torch.tensor(strength, dtype=torch.float32)[:, None] * basis[None, :]
 

@@ -5,8 +5,14 @@ Real-photo crops come from image folders read at run time by path (by default th
 that pool is *hand* media, so a crop may show a real, unlabelled hand, which teaches a
 detector to ignore hands. To make that rare, crops are small windows (a fraction of the
 photo's side, :attr:`BackgroundSource.crop_fraction`) scaled up to the output, which
-turns most of them into texture and clutter rather than scenes; pass hand-free folders
-(``folders=...``) where available. Procedural textures (smooth multi-octave colour noise,
+turns most of them into texture and clutter rather than scenes, and a crop in which more
+than ``max_skin_fraction`` of the pixels have skin chromaticity (the YCrCb box
+``133 <= Cr <= 173, 77 <= Cb <= 127`` of Chai & Ngan, "Face segmentation using skin-color
+map", IEEE TCSVT 1999, with the Cr bound widened to 183 to catch pink-lit skin; judged
+before the random colour cast) is redrawn, up to ``tries`` times, before falling back to a
+procedural texture. The filter also rejects skin-coloured wood or walls; it misses hands
+in colour casts it does not cover. Pass hand-free folders (``folders=...``) where
+available. Procedural textures (smooth multi-octave colour noise,
 stripes, checkerboards, gradients) need no files and are used when no folder has images.
 
 Everything is drawn from a caller-supplied ``numpy.random.Generator``, so a background is
@@ -35,6 +41,14 @@ def _cached_photo(path: str) -> np.ndarray:
     if s < 1.0:
         img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA)
     return img
+
+
+def skin_fraction(rgb: np.ndarray) -> float:
+    """Fraction of pixels of an RGB uint8 image inside the YCrCb skin box (Chai & Ngan 1999,
+    Cr bound widened from 173 to 183)."""
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycrcb[..., 1], ycrcb[..., 2]
+    return float(((cr >= 133) & (cr <= 183) & (cb >= 77) & (cb <= 127)).mean())
 
 
 def list_photos(folders: Sequence[str | Path]) -> list[Path]:
@@ -98,6 +112,8 @@ class BackgroundSource:
         photo_probability: chance of a photo crop when photos are available, in [0, 1].
         crop_fraction: ``(min, max)`` side of the crop window as a fraction of the
             photo's shorter side.
+        max_skin_fraction: crops with more skin-coloured pixels are redrawn.
+        tries: photo crops drawn before falling back to a procedural texture.
 
     Raises ``ValueError`` for probabilities or fractions outside (0, 1].
     """
@@ -106,7 +122,9 @@ class BackgroundSource:
         self,
         folders: Sequence[str | Path] = (),
         photo_probability: float = 0.7,
-        crop_fraction: tuple[float, float] = (0.15, 0.45),
+        crop_fraction: tuple[float, float] = (0.1, 0.35),
+        max_skin_fraction: float = 0.1,
+        tries: int = 4,
     ) -> None:
         if not 0.0 <= photo_probability <= 1.0:
             raise ValueError(f"photo_probability must be in [0, 1], got {photo_probability}")
@@ -115,12 +133,21 @@ class BackgroundSource:
         self.photos = list_photos(folders)
         self.photo_probability = float(photo_probability)
         self.crop_fraction = crop_fraction
+        self.max_skin_fraction = float(max_skin_fraction)
+        self.tries = int(tries)
 
     def __call__(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         """``H x W x 3 uint8`` RGB background for a ``(W, H)`` image."""
+        if self.photos and rng.uniform() < self.photo_probability:
+            for _ in range(self.tries):
+                crop = self._crop(rng, size)
+                if skin_fraction(crop) <= self.max_skin_fraction:  # judged in the photo's own colours
+                    gain = rng.uniform(0.85, 1.15, 3)  # colour cast / exposure
+                    return np.clip(crop.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        return procedural_background(rng, size)
+
+    def _crop(self, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         w, h = size
-        if not self.photos or rng.uniform() >= self.photo_probability:
-            return procedural_background(rng, size)
         photo = _cached_photo(str(self.photos[rng.integers(len(self.photos))]))
         ph, pw = photo.shape[:2]
         side = max(8, int(min(ph, pw) * rng.uniform(*self.crop_fraction)))
@@ -130,9 +157,7 @@ class BackgroundSource:
         crop = photo[y0 : y0 + ch, x0 : x0 + cw]
         if rng.uniform() < 0.5:
             crop = crop[:, ::-1]
-        out = cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_LINEAR)
-        gain = rng.uniform(0.7, 1.2, 3)  # colour cast / exposure
-        return np.clip(out.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        return cv2.resize(np.ascontiguousarray(crop), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-__all__ = ["BackgroundSource", "procedural_background", "list_photos"]
+__all__ = ["BackgroundSource", "procedural_background", "list_photos", "skin_fraction"]
