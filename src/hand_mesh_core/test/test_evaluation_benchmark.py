@@ -98,3 +98,18 @@ def test_eval_cli_reports_an_unavailable_backend(shared_data, tmp_path):
     res = CliRunner().invoke(app, ["eval", "--backends", "two_stage", "--subsets", "nope",
                                    "--data", str(shared_data / "annotated"), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown annotated subset" in res.output
+
+
+def test_eval_cli_end_to_end_with_the_two_stage_backend(shared_data, tmp_path):
+    pytest.importorskip("mediapipe", reason="the two_stage backend needs mediapipe")
+    from hand_mesh_core.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "--backends", "two_stage", "--subsets", "rhd", "--device", "cpu",
+                                   "--data", str(shared_data / "annotated"), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "| rhd | two_stage |" in res.output
+    rhd = json.loads((tmp_path / "eval.json").read_text())["scores"]["two_stage"]["rhd"]
+    assert rhd["images"] == 3 and rhd["hands"] == 3 and rhd["recall"] > 0
+    # a working reference pipeline: most keypoints within 20 % of the hand size, metric depth
+    assert rhd["pck@0.2"] > 0.5
+    assert 0 <= rhd["depth_error_pct"] < 50 and 0 < rhd["pa_mpjpe_mm"] < 50
