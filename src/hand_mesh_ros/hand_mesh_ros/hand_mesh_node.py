@@ -24,7 +24,8 @@ slower per callback with the PyPI wheels, see docs/DEVELOPING.md).
 
 Intrinsics: the ``camera_info`` stamped like the image (one of the last
 :data:`RECENT_CAMERA_INFOS`), else the latest one (scaled when calibrated at another resolution);
-without one, ``K`` from ``default_hfov_deg`` (a warning is logged once). Each
+without one (the first frame waits up to :data:`FIRST_INFO_WAIT_S` for it), ``K`` from
+``default_hfov_deg`` (a warning is logged once). Each
 ``HandMeshArray`` says which in ``intrinsics_source``.
 
 Parameters: :data:`PARAMETERS` (also in ``config/hand_mesh.yaml``).
@@ -76,6 +77,10 @@ RELIABLE_IMAGE_QOS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST, reliab
 
 #: camera_info messages kept to find the one stamped like an image (topics are not ordered).
 RECENT_CAMERA_INFOS = 30
+
+#: The first frame waits this long (s) for a camera_info (it travels on its own topic and
+#: may arrive just after the image) before the default intrinsics are used.
+FIRST_INFO_WAIT_S = 0.5
 
 #: Seconds between two log lines about malformed images / inference errors.
 LOG_THROTTLE_S = 5.0
@@ -151,6 +156,7 @@ class HandMeshNode(Node):
         self.stats = NodeStats()
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
         self._camera_info: CameraInfo | None = None  # latest
+        self._info_arrived = threading.Event()
         self._recent_infos: collections.OrderedDict[tuple[int, int], CameraInfo] = collections.OrderedDict()
         self._warned_default_k = False
         self._warned_bad_info = False
@@ -228,6 +234,7 @@ class HandMeshNode(Node):
         while len(self._recent_infos) > RECENT_CAMERA_INFOS:
             self._recent_infos.popitem(last=False)
         self._camera_info = msg
+        self._info_arrived.set()
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot(self._slot.dropped, self._slot.pending)
@@ -254,6 +261,8 @@ class HandMeshNode(Node):
             f"malformed image ignored ({self.stats.malformed} so far): {exc}", throttle_duration_sec=LOG_THROTTLE_S)
 
     def _intrinsics(self, header: Header, width: int, height: int) -> tuple[np.ndarray, str]:
+        if self._intrinsics_source == "none yet" and self.get_parameter("use_camera_info").value:
+            self._info_arrived.wait(FIRST_INFO_WAIT_S)
         # the camera_info of this very image when it has arrived, else the latest one
         info = self._recent_infos.get((header.stamp.sec, header.stamp.nanosec), self._camera_info)
         if info is not None and self.get_parameter("use_camera_info").value:
