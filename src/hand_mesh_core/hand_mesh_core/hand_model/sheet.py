@@ -16,7 +16,6 @@ from hand_mesh_core.camera import intrinsics_from_fov
 from hand_mesh_core.hand_model.mirror import mirror_pose
 from hand_mesh_core.hand_model.model import HandModel
 from hand_mesh_core.hand_model.poses import named_pose
-from hand_mesh_core.hand_model.shape_space import SHAPE_NAMES
 
 SHEET_POSES = ("flat", "fist", "point", "pinch", "spread", "thumbs_up")
 
@@ -54,14 +53,14 @@ def view_orient(yaw_deg: float = 25.0, pitch_deg: float = -15.0) -> torch.Tensor
 
 def render_model_sheet(backend: str = "open", model_path=None, poses=SHEET_POSES,
                        shapes: dict[str, dict[str, float]] | None = None, cell: int = 220,
-                       distance: float = 0.42, yaw_deg: float = 25.0) -> np.ndarray:
+                       distance: float = 0.30, yaw_deg: float = -20.0) -> np.ndarray:
     """Render both hands in ``poses`` x ``shapes``; returns an RGB ``uint8`` sheet.
 
     Rows: (side, shape); columns: poses. Cells are ``cell`` pixels square, 60-degree field of
     view, the palm centre ``distance`` metres in front of the camera.
     """
-    from hand_mesh_core.viz import HAND_COLORS, contact_sheet, draw_skeleton, render_mesh
     from hand_mesh_core.camera import project_np
+    from hand_mesh_core.viz import HAND_COLORS, contact_sheet, draw_skeleton, render_mesh
 
     shapes = SHEET_SHAPES if shapes is None else shapes
     models = HandModel.pair(backend, model_path)
@@ -70,8 +69,8 @@ def render_model_sheet(backend: str = "open", model_path=None, poses=SHEET_POSES
     for side, model in models.items():
         model = model.double()
         go = view_orient(yaw_deg)
-        if side == "left":
-            go = mirror_pose(view_orient(-yaw_deg))
+        if side == "left":  # the mirror image of the right hand's view
+            go = mirror_pose(go)
         for shape_name, shape in shapes.items():
             betas = _betas(shape, model.num_betas, model.shape_names)
             for pose_name in poses:
@@ -89,5 +88,3 @@ def render_model_sheet(backend: str = "open", model_path=None, poses=SHEET_POSES
                 labels.append(f"{side} {shape_name} {pose_name}")
     return contact_sheet(images, cols=len(poses), labels=labels)
 
-
-__all__ = ["SHEET_POSES", "SHEET_SHAPES", "render_model_sheet", "view_orient", "SHAPE_NAMES"]
