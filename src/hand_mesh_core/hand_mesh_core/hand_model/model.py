@@ -262,11 +262,8 @@ class HandModel(nn.Module):
         Raises:
             ValueError: an input has a wrong shape or the batch sizes differ.
         """
-        batch = None
-        for x in (betas, global_orient, hand_pose, transl):
-            if x is not None:
-                batch = int(torch.as_tensor(x).shape[0]) if torch.as_tensor(x).ndim else None
-                break
+        given = [x for x in (betas, global_orient, hand_pose, transl) if x is not None]
+        batch = len(given[0]) if given and getattr(given[0], "ndim", 1) > 0 else None
         betas = self._input(betas, "betas", self.num_betas, batch)
         global_orient = self._input(global_orient, "global_orient", 3, batch)
         hand_pose = self._input(hand_pose, "hand_pose", self.pose_dim, batch)
