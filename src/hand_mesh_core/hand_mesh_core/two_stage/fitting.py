@@ -45,7 +45,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
 from hand_mesh_core.camera import project, validate_intrinsics
 from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles, pose_from_anatomical
@@ -98,7 +97,7 @@ class FitSettings:
     max_iterations: int = 40
     max_iterations_warm: int = 12
     initial_damping: float = 1e-4
-    ftol: float = 1e-3
+    ftol: float = 3e-3
     xtol: float = 1e-6
 
     def __post_init__(self) -> None:
@@ -183,6 +182,7 @@ class HandFitter:
             m64 = _clone_float64(model).to(self.device)
             self._models64[side] = m64
         self.mirror_left = self._left_is_mirrored_right()
+        self._angle_maps = {side: self._angle_map(side) for side in self._models64}
         # keypoints of the zero full pose (template), where the inverse kinematics start
         self._mean_pose = {side: m.mean_pose.detach().double().cpu().numpy() for side, m in self._models64.items()}
         self._rest_keypoints = {}
@@ -238,44 +238,65 @@ class HandFitter:
             out[:, idx] = self._keypoints(side, sub).reshape(S, len(idx), 21, 3)
         return out
 
-    def _batch_angles(self, x: torch.Tensor, side_index: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Anatomical angles ``[S, N, 15, 3]`` (flexion, abduction, twist) of ``x [S, N, 61]``."""
-        S, N, _ = x.shape
-        out = x.new_empty(S, N, 15, 3)
-        for side, idx in side_index.items():
-            model = self._models64[side]
-            pose = model.full_pose(x[:, idx, PARAM_SLICES["hand_pose"]].reshape(-1, 45))
-            out[:, idx] = anatomical_angles(pose, side, frames=model.joint_frames).reshape(S, len(idx), 15, 3)
-        return out
+    def _angle_map(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(A [45, 45], a0 [45])``: anatomical angles (joint-major: flexion, abduction,
+        twist per joint) are ``A hand_pose + a0`` (:func:`anatomical_angles` is linear in the
+        full pose, and the full pose is ``hand_pose + mean_pose``)."""
+        model = self._models64[side]
+        eye = torch.eye(45, dtype=torch.float64, device=self.device)
+        A = anatomical_angles(eye, side, frames=model.joint_frames).reshape(45, 45).T
+        a0 = anatomical_angles(model.mean_pose[None], side, frames=model.joint_frames).reshape(45)
+        return A, a0
 
     # ----------------------------------------------------------------- residuals
-    def _residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
-        """Residual vectors ``[S, N, R]`` for parameters ``x [S, N, 61]`` (see the module doc)."""
+    def _model_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
+        """Reprojection and metric-shape residuals ``[S, N, 105]`` for ``x [S, N, 61]``."""
         st = self.settings
         kp = self._batch_keypoints(x, obs["side_index"])
         uv = project(kp, obs["K"])
         r2d = (uv - obs["uv"]) * obs["px_to_m"][:, None, None] / st.sigma_2d
-        centred = kp - kp.mean(dim=-2, keepdim=True)
-        r3d = (centred - obs["world"]) / st.sigma_3d
-        angles = self._batch_angles(x, obs["side_index"])
-        limits = obs["limits"]
-        r_limits = (torch.relu(limits[..., 0] - angles) + torch.relu(angles - limits[..., 1])) / st.sigma_limits
-        r_twist = angles[..., 2] / st.sigma_twist
-        r_pose = angles[..., :2] / st.sigma_pose
-        r_betas = x[..., PARAM_SLICES["betas"]] / st.sigma_betas
-        return torch.cat([r2d.flatten(-2), r3d.flatten(-2), r_limits.flatten(-2), r_twist, r_pose.flatten(-2), r_betas],
-                         dim=-1)
+        r3d = (kp - kp.mean(dim=-2, keepdim=True) - obs["world"]) / st.sigma_3d
+        return torch.cat([r2d.flatten(-2), r3d.flatten(-2)], dim=-1)
+
+    def _prior_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior residuals ``[N, 100]`` and their exact Jacobian ``[N, 100, 61]`` at ``x [N, 61]``.
+
+        All are (piecewise) linear in ``hand_pose`` and ``betas``: joint-limit hinge (45),
+        twist (15), flexion/abduction (30), betas (10).
+        """
+        st = self.settings
+        A, a0 = obs["angle_map"], obs["angle_offset"]  # [N, 45, 45], [N, 45]
+        angles = (A @ x[:, PARAM_SLICES["hand_pose"], None])[..., 0] + a0
+        low, high = obs["limits"]
+        below, above = angles < low, angles > high
+        r_limits = (torch.relu(low - angles) + torch.relu(angles - high)) / st.sigma_limits
+        slope = (above.to(x.dtype) - below.to(x.dtype)) / st.sigma_limits
+        twist, bend = obs["twist_rows"], obs["bend_rows"]
+        N = x.shape[0]
+        J = x.new_zeros(N, 100, NUM_PARAMS)
+        pose_cols = PARAM_SLICES["hand_pose"]
+        J[:, 0:45, pose_cols] = slope[..., None] * A
+        J[:, 45:60, pose_cols] = A[:, twist] / st.sigma_twist
+        J[:, 60:90, pose_cols] = A[:, bend] / st.sigma_pose
+        J[:, 90:100, PARAM_SLICES["betas"]] = torch.eye(10, dtype=x.dtype, device=x.device) / st.sigma_betas
+        r = torch.cat([r_limits, angles[:, twist] / st.sigma_twist, angles[:, bend] / st.sigma_pose,
+                       x[:, PARAM_SLICES["betas"]] / st.sigma_betas], dim=-1)
+        return r, J
 
     def _residuals_and_jacobian(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``r [N, R]`` and forward-difference ``J [N, R, 61]`` at ``x [N, 61]``, one model batch."""
-        N = x.shape[0]
+        """``r [N, R]`` and ``J [N, R, 61]`` at ``x [N, 61]``.
+
+        The model residuals' Jacobian by forward differences (the 61 perturbed copies of
+        every hand go through the hand model as one batch), the priors' exactly.
+        """
         h = 1e-7 * (1.0 + x.abs())  # [N, 61]
         eye = torch.eye(NUM_PARAMS, dtype=x.dtype, device=x.device)
         xs = torch.cat([x[None], x[None] + eye[:, None, :] * h[None]], dim=0)  # [62, N, 61]
-        r_all = self._residuals(xs, obs)  # [62, N, R]
-        r0 = r_all[0]
-        J = ((r_all[1:] - r0[None]) / h.T[:, :, None]).permute(1, 2, 0)  # [N, R, 61]
-        return r0, J
+        r_all = self._model_residuals(xs, obs)  # [62, N, 105]
+        r_model = r_all[0]
+        J_model = ((r_all[1:] - r_model[None]) / h.T[:, :, None]).permute(1, 2, 0)  # [N, 105, 61]
+        r_prior, J_prior = self._prior_residuals(x, obs)
+        return torch.cat([r_model, r_prior], dim=1), torch.cat([J_model, J_prior], dim=1)
 
     # ----------------------------------------------------------------- public API
     def initial_params(self, sides: Sequence[str], keypoints_2d: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -389,13 +410,22 @@ class HandFitter:
             side: torch.tensor([n for n, s in enumerate(sides) if s == side], device=dev)
             for side in sorted(set(sides))
         }
+        maps = {side: self._angle_maps[side] for side in side_index}
+        angle_map = torch.stack([maps[s][0] for s in sides])
+        angle_offset = torch.stack([maps[s][1] for s in sides])
+        limits = torch.as_tensor(LIMITS_RAD, dtype=f64, device=dev).reshape(45, 2)
+        rows = torch.arange(45, device=dev).reshape(15, 3)
         return {
             "K": torch.as_tensor(K, dtype=f64, device=dev),
             "uv": torch.as_tensor(keypoints_2d, dtype=f64, device=dev),
             "world": torch.as_tensor(cam_world, dtype=f64, device=dev),
             "px_to_m": torch.as_tensor(z0 / np.sqrt(K[0, 0] * K[1, 1]), dtype=f64, device=dev),
             "side_index": side_index,
-            "limits": torch.as_tensor(LIMITS_RAD, dtype=f64, device=dev),
+            "angle_map": angle_map,
+            "angle_offset": angle_offset,
+            "limits": (limits[:, 0], limits[:, 1]),
+            "twist_rows": rows[:, 2],
+            "bend_rows": rows[:, :2].reshape(30),
         }
 
     @torch.no_grad()
