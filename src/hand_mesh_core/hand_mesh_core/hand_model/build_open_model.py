@@ -259,7 +259,9 @@ def _ring_regressor(vertices: np.ndarray, w25: np.ndarray, names: list[str], joi
 def _webxr_chain(names: list[str], joint: str) -> list[str]:
     """The WebXR joints of ``joint``'s digit, base to tip (e.g. index metacarpal .. tip)."""
     prefix = joint.split("-phalanx")[0].split("-metacarpal")[0]
-    return [n for n in names if n.startswith(prefix + "-")]
+    order = ("metacarpal", "phalanx-proximal", "phalanx-intermediate", "phalanx-distal", "tip")
+    chain = [n for n in names if n.startswith(prefix + "-")]
+    return sorted(chain, key=lambda n: order.index(n[len(prefix) + 1:]))
 
 
 def regress_joints(vertices: np.ndarray, w25: np.ndarray, names: list[str],
