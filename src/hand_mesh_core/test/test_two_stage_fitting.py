@@ -53,11 +53,13 @@ def _plant(models, sides, depths, rng, noise_px=0.0, noise_m=0.0):
         params[n, PARAM_SLICES["betas"]] = rng.normal(scale=0.5, size=10)
         params[n, PARAM_SLICES["transl"]] = [rng.uniform(-0.1, 0.1), rng.uniform(-0.08, 0.08), depths[n]]
         with torch.no_grad():
-            out = models[side](**{k: torch.tensor(params[n:n + 1, s], dtype=torch.float32) for k, s in PARAM_SLICES.items()})
+            out = models[side](**{k: torch.tensor(params[n:n + 1, s], dtype=torch.float32)
+                                  for k, s in PARAM_SLICES.items()})
         kp[n] = out.keypoints[0].double().numpy()
     uv = project_np(kp, K)
     world = np.stack([(kp[n] - kp[n].mean(0)) @ ray_rotation(K, uv[n].mean(0)) for n in range(N)])
-    return params, kp, uv, uv + rng.normal(scale=noise_px, size=uv.shape), world + rng.normal(scale=noise_m, size=world.shape)
+    noisy_uv = uv + rng.normal(scale=noise_px, size=uv.shape)
+    return params, kp, uv, noisy_uv, world + rng.normal(scale=noise_m, size=world.shape)
 
 
 def test_closed_form_pieces_are_exact_on_exact_data(models):
@@ -70,18 +72,14 @@ def test_closed_form_pieces_are_exact_on_exact_data(models):
     np.testing.assert_allclose(solve_translation(points, project_np(points + t, K), K), t, atol=1e-9)
     R_true = ray_rotation(K, np.array([10.0, 20.0])) @ ray_rotation(K, np.array([600.0, 30.0])).T
     np.testing.assert_allclose(kabsch(points, points @ R_true.T + t), R_true, atol=1e-9)
-    # inverse kinematics reproduces a model-generated skeleton (bone directions)
-    params, kp, *_ = _plant(models, ["right"], [0.5], rng)
+    # inverse kinematics reproduces the bone directions of a model-generated skeleton
+    _, kp, *_ = _plant(models, ["right"], [0.5], rng)
     with torch.no_grad():
         rest = models["right"]().keypoints[0].double().numpy()
-    go, hp = inverse_kinematics(rest, kp)
-    with torch.no_grad():
+        go, hp = inverse_kinematics(rest, kp)
         again = models["right"](global_orient=torch.tensor(go, dtype=torch.float32),
-                                hand_pose=torch.tensor(hp, dtype=torch.float32),
-                                betas=torch.tensor(params[:, PARAM_SLICES["betas"]] * 0, dtype=torch.float32)).keypoints[0].numpy()
-    # same directions, mean-shape bone lengths: compare the unit bone vectors
-    bones = [(0 if k % 4 == 1 else k - 1, k) for k in range(1, 21)]
-    for a, b in bones:
+                                hand_pose=torch.tensor(hp, dtype=torch.float32)).keypoints[0].numpy()
+    for a, b in [(0 if k % 4 == 1 else k - 1, k) for k in range(1, 21)]:
         d_true = (kp[0, b] - kp[0, a]) / np.linalg.norm(kp[0, b] - kp[0, a])
         d_ik = (again[b] - again[a]) / np.linalg.norm(again[b] - again[a])
         assert d_true @ d_ik > np.cos(np.radians(3)), (a, b)
@@ -91,7 +89,8 @@ def test_closed_form_pieces_are_exact_on_exact_data(models):
 def test_fit_reprojects_within_2px_and_recovers_depth_within_5_percent(models, fitter, depth):
     rng = np.random.default_rng(int(depth * 100))
     sides = ["right", "left"]
-    params, kp, uv_clean, uv, world = _plant(models, sides, [depth, depth * 1.1], rng, noise_px=0.7, noise_m=0.004)
+    params, kp, uv_clean, uv, world = _plant(models, sides, [depth, depth * 1.1], rng,
+                                             noise_px=0.7, noise_m=0.004)
     fit = fitter.fit(sides, uv, world, K)
     reproj = np.linalg.norm(fit.keypoints_2d - uv_clean, axis=-1)
     assert reproj.mean(axis=1).max() < 2.0, reproj.mean(axis=1)
@@ -154,3 +153,16 @@ def test_tracks_match_same_side_nearest_wrist_and_expire():
     assert tracks.tracks == []
     new = tracks.update(["right"], kp[:1], params[:1], tracks.match(["right"], kp[:1]))
     assert new == [3]  # ids are not reused within a stream
+
+
+def test_solver_recovers_from_a_poor_start(fitter, models):
+    rng = np.random.default_rng(5)
+    params, kp, uv_clean, uv, world = _plant(models, ["right", "left"], [0.5, 0.8], rng, noise_px=0.5, noise_m=0.003)
+    start = params.copy()
+    start[:, PARAM_SLICES["hand_pose"]] += rng.normal(scale=0.25, size=(2, 45))
+    start[:, PARAM_SLICES["global_orient"]] += rng.normal(scale=0.2, size=(2, 3))
+    start[:, PARAM_SLICES["transl"]] += [0.03, -0.02, 0.08]
+    fit = fitter.fit(["right", "left"], uv, world, K, init=list(start))
+    assert fit.iterations.max() > 1
+    assert np.linalg.norm(fit.keypoints_2d - uv_clean, axis=-1).mean() < 2.0
+    np.testing.assert_allclose(fit.keypoints_3d[:, 0, 2], kp[:, 0, 2], rtol=0.05)

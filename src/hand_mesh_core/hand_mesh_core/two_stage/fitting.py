@@ -24,17 +24,29 @@ semantics) by non-linear least squares, ``min_x 1/2 |r(x)|^2``, with the residua
 The solver is Levenberg-Marquardt (Levenberg 1944, Marquardt 1963) with Marquardt's
 diagonal scaling and the gain-ratio damping update of Nielsen (1999) as in Madsen,
 Nielsen & Tingleff, "Methods for non-linear least squares problems" (2004), sec. 3.2.
-The Jacobian is computed by forward differences in float64 (as MINPACK's ``lmdif``): the
-61 perturbed copies of every hand go through the hand model as one batch, which on a CPU
-costs about one forward pass. The model evaluates only its 21 keypoints in the loop
-(``compute_vertices=False``); the mesh is computed once at the end. A hand stops when its
-relative cost decrease or its step becomes small; the batch stops when all hands have.
+The Jacobian of residuals 1-2 is computed by forward differences in float64 (as MINPACK's
+``lmdif``): the 61 perturbed copies of every hand go through the hand model as one batch,
+which on a CPU costs little more than one forward pass (per-operation overhead dominates
+at these sizes; ``torch.func.jacfwd`` would multiply it). The priors (3) are (piecewise)
+linear in the parameters and get their exact Jacobian. The model evaluates only its 21
+keypoints in the loop (``compute_vertices=False``); the mesh is computed once at the end.
+A hand stops when its relative cost decrease or its step becomes small (see
+:meth:`HandFitter._levenberg_marquardt`); the batch stops when all hands have.
 
-Initialisation (closed form, no iterations; :mod:`.initialisation`): orientation and
-hand pose by inverse kinematics onto the world landmarks (Kabsch on the palm, then the
-swing of each bone), translation from the linear least-squares pinhole solution for the
-metric skeleton (its depth follows from its metric size against its size in pixels). In
-video mode, a hand matched to one of the previous frame starts from that solution instead.
+Left and right hands share one batch: when the left model is the exact mirror of the
+right one (the open model), a left hand is solved as the mirror image of a right hand
+(``u -> 2 c_x - u``, ``x -> -x``), so each iteration makes one model call whatever the
+sides; otherwise one call per side.
+
+Initialisation (closed form, no iterations; :mod:`.initialisation`): the world
+landmarks are placed in the camera by the linear least-squares pinhole solution (their
+depth follows from their metric size against their size in pixels) and moved onto the
+rays of the 2D landmarks; orientation and hand pose come from inverse kinematics onto that
+skeleton (Kabsch on the palm, then the swing of each bone, clipped into the joint limits),
+the translation puts the model's wrist on its wrist. In video mode, a hand matched to one
+of the previous frame starts from that solution instead.
+
+The fit runs on one CPU thread (:func:`single_cpu_thread`).
 """
 
 from __future__ import annotations

@@ -61,6 +61,10 @@ class TwoStagePredictor(Predictor):
     * ``device``: where the fit runs. ``"auto"`` means the CPU here: a batch of a few hands
       is faster there than on a GPU (launch overheads dominate), and MediaPipe's Python
       wheel runs on the CPU anyway. ``"cuda"`` is honoured when asked for.
+
+    One predictor serves one thread at a time (MediaPipe's graph and the video tracks are
+    stateful); use one per thread or a lock. The fit sets torch to one intra-op thread
+    while it runs (:func:`~.fitting.single_cpu_thread`).
     """
 
     backend = "two_stage"
