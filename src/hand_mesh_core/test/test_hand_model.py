@@ -182,6 +182,9 @@ def test_float32_matches_float64_and_inputs_are_converted(models):
     assert (out32.vertices.double() - out64.vertices).abs().max() < 1e-5
     numpy_in = m32(hand_pose=p["hand_pose"].numpy())  # numpy float64 -> model dtype
     assert numpy_in.vertices.dtype == torch.float32
+    half = HandModel("right").half()(**p)  # float16 buffers and maths (also on CPU)
+    assert half.vertices.dtype == torch.float16
+    assert (half.vertices.double() - out64.vertices).abs().max() < 1e-3
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
