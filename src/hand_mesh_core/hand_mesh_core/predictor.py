@@ -132,7 +132,8 @@ class Predictor(abc.ABC):
     Args:
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         max_hands: most hands reported per image (>= 1).
-        score_threshold: hands with a lower ``score`` are dropped, in [0, 1].
+        score_threshold: the backend's detection threshold in [0, 1] (two_stage: MediaPipe's
+            palm-detection and presence thresholds; single_stage: the centre-heatmap peak).
         hand_model: ``"open"`` (the shipped MIT model) or ``"mano"`` (needs ``mano_path``).
         mano_path: folder or file of the user's MANO model (``HandModel(model_path=...)``).
         video: stream mode: consecutive calls are frames of one video (tracking,
