@@ -27,7 +27,7 @@ from hand_mesh_core.media import load_rgb
 from hand_mesh_ros.camera_info import camera_info_msg
 from hand_mesh_ros.diagnostics import diagnostic_values
 from hand_mesh_ros.hand_mesh_node import NODE_NAME, HandMeshNode
-from hand_mesh_ros.image_conversion import rgb_to_image_msg
+from hand_mesh_ros.image_conversion import image_msg_to_rgb, rgb_to_image_msg
 from ros_test_helpers import RELIABLE, Collector, spin_until
 
 IMAGE, INFO = "/t/image", "/t/camera_info"
@@ -56,7 +56,7 @@ class Rig:
         self.image_pub = self.client.create_publisher(CompressedImage if compressed else Image, IMAGE, publisher_qos)
         self.info_pub = self.client.create_publisher(CameraInfo, INFO, RELIABLE)
         self.out = Collector({"/hands/meshes": HandMeshArray, "/hands/markers": MarkerArray,
-                              "/diagnostics": DiagnosticArray, "/rosout": Log}, ctx)
+                              "/hands/debug_image": Image, "/diagnostics": DiagnosticArray, "/rosout": Log}, ctx)
         self.executor = SingleThreadedExecutor(context=ctx)
         for n in (self.node, self.client, self.out):
             self.executor.add_node(n)
@@ -161,12 +161,21 @@ def test_real_images_come_back_with_their_stamp_and_plausible_hands(rig_factory,
     assert d["intrinsics_source"] == "camera_info" and int(d["frames_malformed"]) == 0
 
 
-def test_markers_match_hands_and_are_deleted_when_hands_leave(rig_factory, shared_data):
-    rig = rig_factory()
+def test_markers_and_debug_image_match_hands_and_markers_are_deleted_when_hands_leave(rig_factory, shared_data):
+    rig = rig_factory(publish_debug_image=True)
     markers = rig.out.messages["/hands/markers"]
+    overlays = rig.out.messages["/hands/debug_image"]
     rgb = load_rgb(shared_data / "images" / "hamer_test1.jpg")
     result = rig.send(rgb_to_image_msg(rgb))
-    assert spin_until(rig.executor, lambda: len(markers) == 1, 10)
+    assert spin_until(rig.executor, lambda: len(markers) == 1 and len(overlays) == 1, 10)
+    overlay = overlays[0]
+    assert overlay.header == result.header and (overlay.width, overlay.height) == (rgb.shape[1], rgb.shape[0])
+    drawn = image_msg_to_rgb(overlay)
+    changed = np.any(drawn != rgb, axis=2)
+    x0, y0, x1, y1 = (int(v) for v in np.asarray([[h.roi.x_offset, h.roi.y_offset, h.roi.x_offset + h.roi.width,
+                                                    h.roi.y_offset + h.roi.height] for h in result.hands][0]))
+    assert changed[y0:y1, x0:x1].mean() > 0.2  # the hand is drawn over, inside its ROI
+    assert changed.mean() < 0.5  # and not the whole picture
     first = markers[-1].markers
     assert first[0].action == Marker.DELETEALL
     assert len(first) == 1 + 3 * len(result.hands) and len(result.hands) >= 2
