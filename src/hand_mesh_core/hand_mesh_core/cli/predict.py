@@ -34,7 +34,9 @@ def camera_matrix(
     if explicit:
         if fx is None:
             raise typer.BadParameter("--fy/--cx/--cy need --fx")
-        K = [[fx, 0.0, width / 2.0 if cx is None else cx], [0.0, fx if fy is None else fy, height / 2.0 if cy is None else cy], [0.0, 0.0, 1.0]]
+        cx = width / 2.0 if cx is None else cx
+        cy = height / 2.0 if cy is None else cy
+        K = [[fx, 0.0, cx], [0.0, fx if fy is None else fy, cy], [0.0, 0.0, 1.0]]
         try:
             return validate_intrinsics(K)
         except ValueError as e:

@@ -183,7 +183,8 @@ class HandFitter:
         device: torch device of the solver (``"cpu"`` is the fastest for a few hands).
     """
 
-    def __init__(self, models: dict[str, torch.nn.Module], settings: FitSettings | None = None, device: str = "cpu") -> None:
+    def __init__(self, models: dict[str, torch.nn.Module], settings: FitSettings | None = None,
+                 device: str = "cpu") -> None:
         if not models or set(models) - {"left", "right"}:
             raise ValueError(f"models must map 'left'/'right' to hand models, got {sorted(models)}")
         self.settings = settings or FitSettings()
@@ -311,7 +312,8 @@ class HandFitter:
         return torch.cat([r_model, r_prior], dim=1), torch.cat([J_model, J_prior], dim=1)
 
     # ----------------------------------------------------------------- public API
-    def initial_params(self, sides: Sequence[str], keypoints_2d: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
+    def initial_params(self, sides: Sequence[str], keypoints_2d: np.ndarray, world: np.ndarray,
+                       K: np.ndarray) -> np.ndarray:
         """Closed-form start ``[N, 61]`` float64 (see :mod:`.initialisation`).
 
         Orientation and hand pose by inverse kinematics onto the (perspective-corrected)

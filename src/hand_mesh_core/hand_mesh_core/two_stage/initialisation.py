@@ -148,4 +148,6 @@ def inverse_kinematics(rest_keypoints: np.ndarray, targets: np.ndarray) -> tuple
     return rotvecs[:, 0], rotvecs[:, 1:].reshape(N, 45)
 
 
-__all__ = ["PALM_KEYPOINTS", "pixel_rays", "ray_rotation", "kabsch", "solve_translation", "lift_to_rays", "inverse_kinematics"]
+__all__ = [
+    "PALM_KEYPOINTS", "pixel_rays", "ray_rotation", "kabsch", "solve_translation", "lift_to_rays", "inverse_kinematics",
+]

@@ -77,7 +77,8 @@ class HandTracks:
                 out[i] = self.tracks[j]
         return out
 
-    def update(self, sides: list[str], keypoints_2d: np.ndarray, params: np.ndarray, matched: list[Track | None]) -> list[int]:
+    def update(self, sides: list[str], keypoints_2d: np.ndarray, params: np.ndarray,
+               matched: list[Track | None]) -> list[int]:
         """Store this frame's hands (after fitting) and return their ``track_id`` values.
 
         ``matched`` is the output of :meth:`match` for the same hands; ``params`` is
