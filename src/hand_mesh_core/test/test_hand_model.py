@@ -45,6 +45,9 @@ def test_shapes_names_and_topology(models):
     assert out.joints.shape == (3, 16, 3) and out.keypoints.shape == (3, 21, 3)
     assert m.faces.shape == (2314, 3) and m.faces.dtype == torch.long
     assert m.uvs.shape == (1159, 2) and 0.0 <= float(m.uvs.min()) and float(m.uvs.max()) <= 1.0
+    assert m.face_uvs.shape == (2314, 3, 2)
+    seam_free = torch.isclose(m.face_uvs, m.uvs[m.faces]).all(-1).all(-1)
+    assert 0.8 < seam_free.float().mean() < 1.0  # UVs per vertex except along the seams
     assert m.name == "open_hand_v1" and m.num_betas == 10 and m.shape_names[0] == "size"
     assert len(KEYPOINT_NAMES) == 21 and len(SKELETON_EDGES) == 20
     # every edge of the watertight mesh is shared by exactly two faces

@@ -107,10 +107,12 @@ class HandModel(nn.Module):
             building in float64 directly keeps the file's float64 precision (MANO), which
             ``.double()`` after a float32 build cannot.
 
-    Buffers (move with ``.to(device, dtype)``; float16 works on CUDA): ``v_template [V,3]``,
-    ``shapedirs [V,3,S]``, ``lbs_weights [V,16]``, ``j_regressor [16,V]``, ``faces [F,3]``
-    (int64), ``uvs [V,2]``, ``tip_vertex_ids [5]`` (int64), ``mean_pose [45]``,
-    ``joint_frames [16,3,3]``, and precomputed joint/tip blend shapes.
+    Buffers (move with ``.to(device, dtype)``; float16 works on CPU and CUDA):
+    ``v_template [V,3]``, ``shapedirs [V,3,S]``, ``lbs_weights [V,16]``, ``j_regressor
+    [16,V]``, ``faces [F,3]`` (int64), ``uvs [V,2]`` (per vertex; at UV seams the vertex's
+    first UV), ``face_uvs [F,3,2]`` (exact per corner; None for MANO), ``tip_vertex_ids [5]``
+    (int64), ``mean_pose [45]``, ``joint_frames [16,3,3]``, ``posedirs [135, V*3]`` (MANO's
+    pose correctives; None for the open model), and precomputed joint/tip blend shapes.
 
     Attributes:
         tip_vertex_ids: vertex ids of the thumb, index, middle, ring and pinky tips, which
@@ -151,6 +153,10 @@ class HandModel(nn.Module):
         uvs = data.uvs if data.uvs is not None else np.zeros((data.num_vertices, 2))
         self.register_buffer("uvs", _f64(uvs).to(dt))
         self.register_buffer("tip_vertex_ids", tips)
+        if data.face_uvs is not None:
+            self.register_buffer("face_uvs", _f64(data.face_uvs).to(dt))
+        else:
+            self.face_uvs = None
         # joints and tips as linear functions of betas (same maps as regressing v_shaped)
         self.register_buffer("j_template", (reg @ v0).to(dt))
         self.register_buffer("j_shapedirs", torch.einsum("jv,vcs->jcs", reg, sd).to(dt))
