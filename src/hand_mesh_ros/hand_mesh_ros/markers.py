@@ -15,8 +15,12 @@ All points are in metres in the optical frame of the image header (REP-103); the
 (stamp, frame_id) is the image's, so a display whose fixed frame is that camera frame
 needs no TF.
 
-Cost: ``geometry_msgs/Point`` objects are built in Python, about 2 us each (a 1538-face
-mesh is ~4600 points, ~10 ms), so nodes build markers only while someone subscribes.
+Cost: a mesh marker holds 3 ``geometry_msgs/Point`` per triangle (~7000 for the open
+model's 2314 faces). They are built by filling the generated class's slots directly (the
+checked constructor is ~10x slower). In a process holding torch and MediaPipe, garbage
+collections triggered by these allocations dominated (two hands: ~100 ms); the node calls
+``gc.freeze()`` after loading its models (then ~17 ms to build, ~18 ms to serialise, on a
+loaded 2-core machine). Nodes build markers only while someone subscribes.
 """
 
 from __future__ import annotations
@@ -43,8 +47,50 @@ TEXT_HEIGHT_M = 0.02
 _EDGES = np.asarray(SKELETON_EDGES, dtype=np.int64).reshape(-1)
 
 
+def _points_checked(xs: list[float], ys: list[float], zs: list[float]) -> list[Point]:
+    return [Point(x=x, y=y, z=z) for x, y, z in zip(xs, ys, zs)]
+
+
+def _points_direct(xs: list[float], ys: list[float], zs: list[float]) -> list[Point]:
+    # The generated Point.__init__ checks every keyword and value (~2 us per point, ~30 ms
+    # for two 2300-triangle meshes); the values here are Python floats from a finite
+    # float64 array, so the slots are filled directly (~0.1 us per point).
+    new, extra = Point.__new__, _EXTRA_SLOTS
+    out = []
+    for x, y, z in zip(xs, ys, zs):
+        p = new(Point)
+        p._x, p._y, p._z = x, y, z
+        for name, value in extra:
+            setattr(p, name, value)
+        out.append(p)
+    return out
+
+
+def _direct_points_work() -> bool:
+    """True when Point's storage is the ``_x/_y/_z`` slots of rosidl_generator_py (Humble
+    to Kilted) and a directly filled Point equals a checked one; else the checked path is used."""
+    try:
+        probe = _points_direct([0.25], [-1.5], [3.0])[0]
+        return probe == Point(x=0.25, y=-1.5, z=3.0) and repr(probe) == repr(Point(x=0.25, y=-1.5, z=3.0))
+    except Exception:  # noqa: BLE001 - any difference in the generated class: use the checked path
+        return False
+
+
+_TEMPLATE = Point()
+#: Slots of Point besides the three coordinates (e.g. ``_check_fields`` from Jazzy on), copied.
+_EXTRA_SLOTS = tuple((n, getattr(_TEMPLATE, n)) for n in getattr(Point, "__slots__", ())
+                     if n not in ("_x", "_y", "_z") and hasattr(_TEMPLATE, n))
+_FILL = _points_direct if {"_x", "_y", "_z"} <= set(getattr(Point, "__slots__", ())) else _points_checked
+if _FILL is _points_direct and not _direct_points_work():
+    _FILL = _points_checked
+
+
 def _points(xyz: np.ndarray) -> list[Point]:
-    return [Point(x=x, y=y, z=z) for x, y, z in np.asarray(xyz, dtype=np.float64).tolist()]
+    arr = np.asarray(xyz, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("marker points contain NaN or infinite values")
+    # one list of floats per axis (floats are not tracked by the garbage collector)
+    return _FILL(arr[:, 0].tolist(), arr[:, 1].tolist(), arr[:, 2].tolist())
 
 
 def _color(side: str, alpha: float) -> ColorRGBA:

@@ -73,3 +73,20 @@ def test_bad_inputs():
         hand_markers(hand, 0, None, Header(), alpha=1.5)
     only_skeleton = hand_markers(hand, 0, None, Header())  # no faces: skeleton and label only
     assert [m.ns for m in only_skeleton] == [NS_SKELETON, NS_LABEL]
+
+
+def test_directly_filled_points_equal_checked_points_and_serialise_the_same():
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from hand_mesh_ros import markers
+
+    xyz = np.random.default_rng(5).normal(0, 1, (3, 500)).tolist()
+    fast, checked = markers._points_direct(*xyz), markers._points_checked(*xyz)
+    assert fast == checked
+    a, b = Marker(), Marker()
+    a.points, b.points = fast, checked
+    # (CDR padding bytes are not initialised, so compare the decoded messages)
+    assert deserialize_message(serialize_message(a), Marker) == deserialize_message(serialize_message(b), Marker)
+    assert deserialize_message(serialize_message(a), Marker).points == checked
+    with pytest.raises(ValueError):
+        markers._points(np.array([[0.0, np.nan, 1.0]]))
