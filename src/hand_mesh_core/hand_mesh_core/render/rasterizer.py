@@ -12,7 +12,9 @@ Reasoning", ICCV 2019 (SoftRas). For pixel ``p`` and face ``f``:
   ``w_f = D_f exp(-z_f / gamma) / (sum_k D_k exp(-z_k / gamma) + exp(-far / gamma))``
   (their eq. 5-6): nearer faces win, ``gamma`` sets how sharply. ``C_f`` is the face's
   vertex attribute interpolated at the closest point of the triangle to the pixel, with
-  perspective-correct barycentrics; ``z_f`` the depth there (metres).
+  perspective-correct barycentrics; ``z_f`` the depth there (metres). (SoftRas clips the
+  barycentrics of outside pixels to [0, 1] and renormalises them; the closest point is
+  the exact version of that and is continuous across the edges.)
 
 Units and parameters (differences from SoftRas, which works in normalised device
 coordinates and normalised depth):
