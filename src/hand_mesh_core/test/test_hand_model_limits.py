@@ -29,12 +29,14 @@ def test_table_covers_the_15_joints_with_ordered_ranges():
 
 
 def test_anatomical_angles_roundtrip_and_mirror_invariance():
-    angles = torch.randn(4, 15, 3, dtype=torch.float64) * 0.5
+    g = torch.Generator().manual_seed(0)
+    angles = torch.randn(4, 15, 3, dtype=torch.float64, generator=g) * 0.5
     right = pose_from_anatomical(angles, "right")
-    assert torch.allclose(anatomical_angles(right, "right"), angles, atol=1e-12)
+    # frames are stored in float32: orthonormal to about 1e-7
+    assert (anatomical_angles(right, "right") - angles).abs().max() < 1e-6
     left = pose_from_anatomical(angles, "left")
-    assert torch.allclose(left, mirror_pose(right), atol=1e-12)  # same anatomy, mirrored pose
-    assert torch.allclose(anatomical_angles(mirror_pose(right), "left"), angles, atol=1e-12)
+    assert (left - mirror_pose(right)).abs().max() < 1e-12  # same anatomy, mirrored pose
+    assert (anatomical_angles(mirror_pose(right), "left") - angles).abs().max() < 1e-6
 
 
 def test_prior_is_zero_inside_and_grows_outside_the_limits():
