@@ -8,10 +8,13 @@ images from ../shared/data one at a time and checks what comes back on /hands/me
 from __future__ import annotations
 
 import array
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import rclpy
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_mesh_msgs.msg import HandMesh, HandMeshArray
 from rcl_interfaces.msg import Log
@@ -28,6 +31,7 @@ from hand_mesh_ros.camera_info import camera_info_msg
 from hand_mesh_ros.diagnostics import diagnostic_values
 from hand_mesh_ros.hand_mesh_node import NODE_NAME, HandMeshNode
 from hand_mesh_ros.image_conversion import image_msg_to_rgb, rgb_to_image_msg
+from hand_mesh_ros.image_source import ImageSource
 from ros_test_helpers import RELIABLE, Collector, spin_until
 
 IMAGE, INFO = "/t/image", "/t/camera_info"
@@ -262,3 +266,27 @@ def test_auto_image_qos_switches_to_best_effort_for_a_sensor_data_camera(rig_fac
     result = rig.send(rgb_to_image_msg(load_rgb(shared_data / "images" / "hamer_test3.jpg")))
     assert len(result.hands) >= 1
     assert rig.diagnostics()["image_qos"] == "best_effort"
+
+
+def test_config_yaml_loads_into_both_nodes_through_rcl(shared_data):
+    # what `ros2 launch` does with config/hand_mesh.yaml: rcl parses the file and the nodes
+    # declare every parameter with the file's value and type
+    config = Path(__file__).resolve().parents[3] / "config" / "hand_mesh.yaml"
+    values = yaml.safe_load(config.read_text())
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, args=["--ros-args", "--params-file", str(config)])
+    nodes = []
+    try:
+        nodes.append(HandMeshNode(context=ctx))
+        nodes.append(ImageSource(context=ctx, parameter_overrides=[
+            Parameter("source", value=str(shared_data / "images"))]))
+        for node in nodes:
+            expected = values[node.get_name()]["ros__parameters"]
+            for name, value in expected.items():
+                if name != "source":
+                    assert node.get_parameter(name).value == value, (node.get_name(), name)
+        assert nodes[1].get_parameter("loop").value is True  # file value, not the code default
+    finally:
+        for n in nodes:
+            n.destroy_node()
+        rclpy.shutdown(context=ctx)
