@@ -10,8 +10,10 @@ A config has three sections; a YAML file in ``hand_mesh_core/configs/`` (e.g.
     of each head's 3x3 conv), ``heads.appearance`` (predict per-vertex albedo + SH light),
     ``heads.num_vertices`` (vertex count of the albedo head; null = the hand model's),
     ``hand_model`` (``open`` / ``mano``: whose vertex count the albedo head uses),
-    ``depth_ref`` (metres per network-input pixel at a zero depth term, see
-    :mod:`hand_mesh_core.network.decoding`).
+    ``depth_ref`` (metres: the depth a zero depth term gives with a camera whose focal
+    length equals the input width, about 53 degrees of horizontal field of view; the network
+    divides it by ``input_size`` to get metres per network pixel, so the same value suits
+    every input size; see :mod:`hand_mesh_core.network.decoding`).
 ``decoding``
     ``score_threshold``, ``max_hands``, ``nms_kernel`` (:func:`~hand_mesh_core.network.decoding.find_peaks`).
 ``loss``
@@ -43,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "backbone": {"name": "resnet18", "options": {}},
         "neck": {"channels": 64, "lateral_channels": 64, "upsample": "bilinear", "l2_scale": 10.0},
         "heads": {"hidden": 64, "appearance": True, "num_vertices": None},
-        "depth_ref": 0.002,
+        "depth_ref": 0.5,
     },
     "decoding": {"score_threshold": 0.3, "max_hands": 8, "nms_kernel": 5},
     "loss": {

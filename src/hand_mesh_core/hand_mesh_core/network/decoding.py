@@ -21,7 +21,7 @@ and ``depth`` (dimensionless log term):
 - wrist depth: ``z = depth_ref * f_net * exp(depth)`` metres, where ``f_net =
   sqrt(fx fy)`` of ``K_net`` (the real intrinsics carried into the network input by the
   letterbox, :mod:`hand_mesh_core.network.letterbox`) and ``depth_ref`` (metres per
-  network pixel, a config constant) centres the output. ``depth_ref * exp(depth)`` is the
+  network pixel, from the config) centres the output. ``depth_ref * exp(depth)`` is the
   hand's metric-size-to-pixel ratio at its depth, which the network can see (a hand of
   known size covering fewer pixels is farther); by the pinhole model
   ``z = f * size_m / size_px``, so the same image gives the right depth for any real focal

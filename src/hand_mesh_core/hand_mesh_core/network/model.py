@@ -54,7 +54,8 @@ class SingleStageNet(nn.Module):
     Attributes:
         config: the complete, read-only config (``heads.num_vertices`` resolved).
         input_size: side of the square input (pixels); ``stride``: 4 (pixels per map cell);
-        depth_ref: metres per network pixel at a zero depth term.
+        depth_ref: metres per network pixel at a zero depth term (the config's
+            ``model.depth_ref / input_size``).
 
     ``forward(images)``: ``images`` ``[B, 3, S, S]`` float RGB in ``[0, 1]`` (letterboxed,
     :mod:`.letterbox`); returns ``{"centre": [B, 1, S/4, S/4], "handedness": [B, 2, S/4,
@@ -73,7 +74,7 @@ class SingleStageNet(nn.Module):
         self.config: DictConfig = cfg
         self.input_size = int(m.input_size)
         self.stride = OUTPUT_STRIDE
-        self.depth_ref = float(m.depth_ref)
+        self.depth_ref = float(m.depth_ref) / self.input_size
         options = dict(m.backbone.options)
         if not pretrained_backbone and backbone_accepts(m.backbone.name, "pretrained"):
             options["pretrained"] = False
