@@ -35,6 +35,7 @@ from hand_mesh_core.results import HandResult, Prediction
 #: Backend name -> ``"module:Class"`` (lazy) or the class itself. Add a backend with one line.
 _BACKENDS: dict[str, Any] = {
     "two_stage": "hand_mesh_core.two_stage.pipeline:TwoStagePredictor",
+    "single_stage": "hand_mesh_core.network.predictor:SingleStagePredictor",
 }
 
 #: Hand models a predictor may use (``HandModel(backend=...)``).
