@@ -275,25 +275,18 @@ class HandFitter:
         """Prior residuals ``[N, 100]`` and their exact Jacobian ``[N, 100, 61]`` at ``x [N, 61]``.
 
         All are (piecewise) linear in ``hand_pose`` and ``betas``: joint-limit hinge (45),
-        twist (15), flexion/abduction (30), betas (10).
+        twist (15), flexion/abduction (30), betas (10). Only the hinge rows of the Jacobian
+        depend on ``x`` (on which limits are crossed); the rest is ``obs["prior_jacobian"]``.
         """
         st = self.settings
-        A, a0 = obs["angle_map"], obs["angle_offset"]  # [N, 45, 45], [N, 45]
-        angles = (A @ x[:, PARAM_SLICES["hand_pose"], None])[..., 0] + a0
+        angles = (obs["angle_map"] @ x[:, PARAM_SLICES["hand_pose"], None])[..., 0] + obs["angle_offset"]
         low, high = obs["limits"]
-        below, above = angles < low, angles > high
         r_limits = (torch.relu(low - angles) + torch.relu(angles - high)) / st.sigma_limits
-        slope = (above.to(x.dtype) - below.to(x.dtype)) / st.sigma_limits
-        twist, bend = obs["twist_rows"], obs["bend_rows"]
-        N = x.shape[0]
-        J = x.new_zeros(N, 100, NUM_PARAMS)
-        pose_cols = PARAM_SLICES["hand_pose"]
-        J[:, 0:45, pose_cols] = slope[..., None] * A
-        J[:, 45:60, pose_cols] = A[:, twist] / st.sigma_twist
-        J[:, 60:90, pose_cols] = A[:, bend] / st.sigma_pose
-        J[:, 90:100, PARAM_SLICES["betas"]] = torch.eye(10, dtype=x.dtype, device=x.device) / st.sigma_betas
-        r = torch.cat([r_limits, angles[:, twist] / st.sigma_twist, angles[:, bend] / st.sigma_pose,
-                       x[:, PARAM_SLICES["betas"]] / st.sigma_betas], dim=-1)
+        slope = ((angles > high).to(x.dtype) - (angles < low).to(x.dtype)) / st.sigma_limits
+        J = obs["prior_jacobian"].clone()
+        J[:, 0:45, PARAM_SLICES["hand_pose"]] = slope[..., None] * obs["angle_map"]
+        r = torch.cat([r_limits, angles[:, obs["twist_rows"]] / st.sigma_twist,
+                       angles[:, obs["bend_rows"]] / st.sigma_pose, x[:, PARAM_SLICES["betas"]] / st.sigma_betas], dim=-1)
         return r, J
 
     def _residuals_and_jacobian(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,16 +306,19 @@ class HandFitter:
 
     # ----------------------------------------------------------------- public API
     def initial_params(self, sides: Sequence[str], keypoints_2d: np.ndarray, world: np.ndarray,
-                       K: np.ndarray) -> np.ndarray:
+                       K: np.ndarray, cam_world: np.ndarray | None = None) -> np.ndarray:
         """Closed-form start ``[N, 61]`` float64 (see :mod:`.initialisation`).
 
-        Orientation and hand pose by inverse kinematics onto the (perspective-corrected)
-        world landmarks, mean shape, translation from the least-squares pinhole solution
-        for the metric skeleton. Shapes as in :meth:`fit`.
+        The (perspective-corrected) world landmarks are placed by the least-squares pinhole
+        solution and lifted onto the landmark rays; orientation and hand pose by inverse
+        kinematics onto that skeleton (clipped into the joint limits), mean shape, wrist on
+        its wrist. Shapes as in :meth:`fit`; ``cam_world`` (``[N, 21, 3]``, from
+        :meth:`camera_world`) may be passed when already computed.
         """
         N = len(sides)
         x0 = np.zeros((N, NUM_PARAMS))
-        cam_world = np.stack([self.camera_world(keypoints_2d[n], world[n], K) for n in range(N)])
+        if cam_world is None:
+            cam_world = np.stack([self.camera_world(keypoints_2d[n], world[n], K) for n in range(N)])
         located = np.stack([cam_world[n] + solve_translation(cam_world[n], keypoints_2d[n], K) for n in range(N)])
         targets = np.stack([lift_to_rays(located[n], keypoints_2d[n], K) for n in range(N)])
         for side in sorted(set(sides)):
@@ -345,7 +341,9 @@ class HandFitter:
         return pose_from_anatomical(angles, side, frames).cpu().numpy()
 
     def camera_world(self, uv: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
-        """World landmarks centred, rotated onto the ray through the hand when configured."""
+        """``[21, 3]`` world landmarks ``world [21, 3]`` (m) centred and, with
+        ``settings.perspective_world``, rotated by :func:`.initialisation.ray_rotation` onto
+        the ray through the mean of ``uv [21, 2]`` (pixels)."""
         w = world - world.mean(axis=0)
         if self.settings.perspective_world:
             w = w @ ray_rotation(K, uv.mean(axis=0)).T
@@ -406,18 +404,19 @@ class HandFitter:
         world_solve = np.where(flip[:, None, None], world * _POINT_MIRROR, world)
         x_init = np.where(flip[:, None], x_init * _PARAM_MIRROR, x_init)
         with single_cpu_thread() if self.device.type == "cpu" else contextlib.nullcontext():
-            x0 = self.initial_params(solve_sides, uv_solve, world_solve, K)
+            cam_world = np.stack([self.camera_world(uv_solve[n], world_solve[n], K) for n in range(N)])
+            x0 = self.initial_params(solve_sides, uv_solve, world_solve, K, cam_world)
             x0 = np.where(warm[:, None], x_init, x0)
             max_iters = np.where(warm, self.settings.max_iterations_warm, self.settings.max_iterations)
-            obs = self._observations(solve_sides, uv_solve, world_solve, K, x0)
+            obs = self._observations(solve_sides, uv_solve, cam_world, K, x0)
             x, iterations, converged = self._levenberg_marquardt(torch.as_tensor(x0, device=self.device), obs, max_iters)
             flip_t = torch.as_tensor(flip, device=x.device)[:, None]
             x = torch.where(flip_t, x * torch.as_tensor(_PARAM_MIRROR, device=x.device), x)
             return self._result(sides, x, K, keypoints_2d, iterations, converged, compute_vertices)
 
-    def _observations(self, sides, keypoints_2d, world, K, x0) -> dict[str, Any]:
+    def _observations(self, sides, keypoints_2d, cam_world, K, x0) -> dict[str, Any]:
+        """Tensors the residuals need (``cam_world``: :meth:`camera_world` of each hand)."""
         dev, f64 = self.device, torch.float64
-        cam_world = np.stack([self.camera_world(keypoints_2d[n], world[n], K) for n in range(len(sides))])
         # metres per pixel at the initial depth of each hand (z of the translation)
         z0 = np.maximum(x0[:, PARAM_SLICES["transl"]][:, 2], 0.05)
         side_index = {
@@ -429,7 +428,14 @@ class HandFitter:
         angle_offset = torch.stack([maps[s][1] for s in sides])
         limits = torch.as_tensor(LIMITS_RAD, dtype=f64, device=dev).reshape(45, 2)
         rows = torch.arange(45, device=dev).reshape(15, 3)
+        st = self.settings
+        prior_jacobian = torch.zeros(len(sides), 100, NUM_PARAMS, dtype=f64, device=dev)
+        pose_cols = PARAM_SLICES["hand_pose"]
+        prior_jacobian[:, 45:60, pose_cols] = angle_map[:, rows[:, 2]] / st.sigma_twist
+        prior_jacobian[:, 60:90, pose_cols] = angle_map[:, rows[:, :2].reshape(30)] / st.sigma_pose
+        prior_jacobian[:, 90:100, PARAM_SLICES["betas"]] = torch.eye(10, dtype=f64, device=dev) / st.sigma_betas
         return {
+            "prior_jacobian": prior_jacobian,
             "K": torch.as_tensor(K, dtype=f64, device=dev),
             "uv": torch.as_tensor(keypoints_2d, dtype=f64, device=dev),
             "world": torch.as_tensor(cam_world, dtype=f64, device=dev),
@@ -465,35 +471,39 @@ class HandFitter:
         converged = torch.zeros(N, dtype=torch.bool, device=x.device)
         iterations = torch.zeros(N, dtype=torch.long, device=x.device)
         while True:
-            A = J.transpose(1, 2) @ J  # [N, 61, 61]
-            g = (J.transpose(1, 2) @ r[..., None])[..., 0]  # [N, 61]
+            Jt = J.transpose(1, 2)
+            A = Jt @ J  # [N, 61, 61]
+            g = (Jt @ r[..., None])[..., 0]  # [N, 61]
             diag = torch.diagonal(A, dim1=1, dim2=2).clamp(min=1e-9)
-            active = active & (iterations < max_iters_t)
+            active &= iterations < max_iters_t
             if not bool(active.any()):
                 break
-            step = -torch.linalg.solve(A + mu[:, None, None] * torch.diag_embed(diag), g[..., None])[..., 0]
+            step = -torch.linalg.solve(A + torch.diag_embed(mu[:, None] * diag), g)
             predicted = 0.5 * (step * (mu[:, None] * diag * step - g)).sum(-1)
             # nothing left to gain: a lightly damped step predicts less than ftol * cost
             settled = active & (mu <= 1.0) & (predicted <= st.ftol * cost)
             converged |= settled
-            active = active & ~settled
+            active &= ~settled
             if not bool(active.any()):
                 break
-            step = torch.where(active[:, None], step, torch.zeros_like(step))
+            step = step * active[:, None]
             x_new = x + step
             r_new, J_new = self._residuals_and_jacobian(x_new, obs)
             cost_new = 0.5 * (r_new * r_new).sum(-1)
             rho = (cost - cost_new) / predicted.clamp(min=1e-30)
             accept = active & (cost_new < cost)
-            iterations = iterations + active.long()
+            iterations += active.long()
             done = (accept & (cost - cost_new <= st.ftol * cost)) | (
                 active & (step.norm(dim=1) <= st.xtol * (x.norm(dim=1) + st.xtol)))
             converged |= done
-            active = active & ~done
-            x = torch.where(accept[:, None], x_new, x)
-            r = torch.where(accept[:, None], r_new, r)
-            J = torch.where(accept[:, None, None], J_new, J)
-            cost = torch.where(accept, cost_new, cost)
+            active &= ~done
+            if bool(accept.all()):
+                x, r, J, cost = x_new, r_new, J_new, cost_new
+            else:
+                x = torch.where(accept[:, None], x_new, x)
+                r = torch.where(accept[:, None], r_new, r)
+                J = torch.where(accept[:, None, None], J_new, J)
+                cost = torch.where(accept, cost_new, cost)
             shrink = torch.clamp(1.0 - (2.0 * rho - 1.0) ** 3, min=1.0 / 3.0)
             mu = torch.where(accept, mu * shrink, mu * nu)
             nu = torch.where(accept, torch.full_like(nu, 2.0), nu * 2.0)
