@@ -11,6 +11,7 @@ frames (:mod:`.frames`):
 * :mod:`.coco_wholebody` — COCO-WholeBody hands (``lefthand_kpts`` / ``righthand_kpts``).
 * :mod:`.onehand10k` — OneHand10K (``label_joint.txt``).
 * :mod:`.ho3d` — HO3D v2/v3 (``meta/*.pkl``, OpenGL frame).
+* :mod:`.pseudo_labels` — datasets written by ``hand-mesh pseudo-label`` (``labels.jsonl``).
 """
 
 from hand_mesh_core.data.readers.base import SampleReader
@@ -20,6 +21,7 @@ from hand_mesh_core.data.readers.ho3d import Ho3dReader
 from hand_mesh_core.data.readers.interhand import InterHandReader
 from hand_mesh_core.data.readers.mmpose_coco import MmposeCocoReader, read_annotated_subset
 from hand_mesh_core.data.readers.onehand10k import OneHand10kReader
+from hand_mesh_core.data.readers.pseudo_labels import PseudoLabelReader
 from hand_mesh_core.data.readers.rhd import RhdReader
 
 __all__ = [
@@ -32,4 +34,5 @@ __all__ = [
     "CocoWholeBodyHandReader",
     "OneHand10kReader",
     "Ho3dReader",
+    "PseudoLabelReader",
 ]
