@@ -1,8 +1,9 @@
 """The ``single_stage`` backend of :func:`hand_mesh_core.create_predictor`.
 
 Per batch of images: letterbox each into the network's square input
-(:mod:`.letterbox`, ``K_net = A K``), one forward pass of :class:`.SingleStageNet`
-(channels-last; fp16 autocast on CUDA), decoding of every hand (:mod:`.decoding`: peaks,
+(:mod:`.letterbox`, ``K_net = A K``), one forward pass of :class:`.SingleStageNet` by the
+chosen runtime (:mod:`hand_mesh_core.runtime`: PyTorch channels-last with fp16 autocast on
+CUDA, ONNX Runtime or TensorRT), decoding of every hand (:mod:`.decoding`: peaks,
 handedness, parameters, meshes, metric wrist through the real ``K``), and conversion to
 :class:`~hand_mesh_core.results.Prediction` (2D = projection of the 3D keypoints through the
 real ``K``, in the input image's pixels).
@@ -29,6 +30,7 @@ from hand_mesh_core.paths import ASSETS_DIR
 from hand_mesh_core.predictor import Predictor, prepare_image
 from hand_mesh_core.network.decoding import DecodedHands
 from hand_mesh_core.results import HandResult, Prediction
+from hand_mesh_core.runtime import create_engine
 
 #: Weights used when the ``weights`` option is not given (shipped by the training issue).
 DEFAULT_WEIGHTS = ASSETS_DIR / "weights" / "single_stage_default.safetensors"
@@ -39,7 +41,16 @@ class SingleStagePredictor(Predictor):
 
     Args:
         weights: path of a weights file (:meth:`SingleStageNet.save`); None = :data:`DEFAULT_WEIGHTS`.
-        fp16: use fp16 autocast for the network on CUDA (ignored on CPU).
+        fp16: use fp16 autocast for the network on CUDA (ignored on CPU); with
+            ``runtime="tensorrt"``, build the engine with fp16 kernels.
+        runtime: what runs the network (:mod:`hand_mesh_core.runtime`): ``"torch"``
+            (default), ``"onnxruntime"`` (CPU or CUDA execution provider by ``device``) or
+            ``"tensorrt"`` (CUDA). The exported runtimes run the ONNX model of ``weights``,
+            exported once into the cache (``$HAND_MESH_CACHE``, default
+            ``~/.cache/hand_mesh``), unless ``onnx`` names one. Decoding is the same for all.
+        onnx: an ONNX model exported from ``weights`` (``hand-mesh export``) to run instead.
+        runtime_options: the runtime's own options (:func:`hand_mesh_core.runtime.create_engine`),
+            e.g. ``{"threads": 2}`` for ONNX Runtime or ``{"cache_dir": ...}`` for TensorRT.
         **options: the common options of :class:`~hand_mesh_core.predictor.Predictor`
             (``device``, ``max_hands``, ``score_threshold``, ``hand_model``, ``mano_path``,
             ``video``, ``max_image_side``). ``max_hands`` and ``score_threshold`` drive the
@@ -48,6 +59,7 @@ class SingleStagePredictor(Predictor):
     Raises:
         FileNotFoundError: no weights file (none given and no shipped default), saying so.
         ValueError: a bad option or a weights file that does not describe a SingleStageNet.
+        RuntimeError: the runtime's package, execution provider or GPU is missing.
 
     Stream mode (``video=True``) has no temporal state yet: every frame is decoded alone
     (``track_id`` 0).
@@ -60,7 +72,16 @@ class SingleStagePredictor(Predictor):
 
     backend = "single_stage"
 
-    def __init__(self, *, weights: str | Path | None = None, fp16: bool = True, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        weights: str | Path | None = None,
+        fp16: bool = True,
+        runtime: str = "torch",
+        onnx: str | Path | None = None,
+        runtime_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
         if not path.is_file():
@@ -77,6 +98,13 @@ class SingleStagePredictor(Predictor):
         self.net = SingleStageNet.load(path, map_location=self.device).eval()
         self.net = self.net.to(memory_format=torch.channels_last)
         self.fp16 = bool(fp16) and self.device.startswith("cuda")
+        engine_options = dict(runtime_options or {})
+        if runtime == "torch":
+            engine_options.setdefault("precision", "auto" if fp16 else "fp32")
+        elif runtime == "tensorrt":
+            engine_options.setdefault("fp16", bool(fp16))
+        self.runtime = runtime
+        self.engine = create_engine(runtime, net=self.net, weights=path, onnx=onnx, device=self.device, **engine_options)
         self.hand_models = self.load_hand_models()
         first = self.hand_models["right"]
         self.hand_model_name = str(getattr(first, "name", self.hand_model_kind))
@@ -126,13 +154,11 @@ class SingleStagePredictor(Predictor):
         batch = batch.float().div_(255.0).contiguous(memory_format=torch.channels_last)
         K_net = torch.as_tensor(np.stack(K_nets), dtype=torch.float32, device=self.device)
         t1 = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.fp16):
-            outputs = self.net(batch)
-        outputs = {k: v.float() for k, v in outputs.items()}
+        outputs = self.engine(batch)
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        hands = self.net.decode(outputs, K_net, self.hand_models, self.score_threshold, self.max_hands)
+        hands = self.engine.decode(outputs, K_net, self.hand_models, self.score_threshold, self.max_hands)
         predictions = hands_to_predictions(
             hands, [(r.shape[1], r.shape[0]) for r in rgbs], Ks, backend=self.backend,
             hand_model=self.hand_model_name, faces=self.faces,
