@@ -186,3 +186,24 @@ def test_onnxruntime_cuda_matches_pytorch(onnx_path, net):
     outputs = engine(batch.cuda())
     assert all(v.is_cuda for v in outputs.values())
     assert max(max_abs_difference(net, {k: v.cpu() for k, v in outputs.items()}, batch).values()) <= 1e-3
+
+
+def test_cli_export_writes_a_checked_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from hand_mesh_core.cli import app
+
+    torch.manual_seed(0)
+    tiny = SingleStageNet({
+        "model": {"input_size": 64, "backbone": {"name": "resnet18", "options": {"width": 8}},
+                  "neck": {"channels": 16, "lateral_channels": 8}, "heads": {"hidden": 16, "appearance": False}},
+    })
+    weights = tmp_path / "tiny.safetensors"
+    tiny.save(weights)
+    out = tmp_path / "tiny.onnx"
+    result = CliRunner().invoke(app, ["export", str(weights), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "max |onnxruntime - torch|" in result.output
+    assert read_onnx_info(out).input_size == 64
+    bad = CliRunner().invoke(app, ["export", str(tmp_path / "missing.safetensors")])
+    assert bad.exit_code == 2 and "not found" in bad.output
