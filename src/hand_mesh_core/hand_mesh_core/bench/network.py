@@ -123,9 +123,10 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The results as a Markdown table with a header line describing the machine."""
     lines = [
         f"Single-stage network, batch 1, device {meta['device']} ({meta['cpu']}, {meta['torch_threads']} torch threads), "
-        f"median of {meta['repeats']} runs. Latency = forward + decode + result objects.",
+        f"{meta['repeats']} runs. Latency = forward + decode + result objects, median (min) in ms; "
+        "8 / 1 = ratio of the medians.",
         "",
-        "| config | backbone | input | params (M) | GFLOPs | 1 hand (ms) | 8 hands (ms) | 8 / 1 |",
+        "| config | backbone | input | params (M) | GFLOPs | 1 hand | 8 hands | 8 / 1 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -134,7 +135,7 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             continue
         lines.append(
             f"| {r['config']} | {r['backbone']} | {r['input']} | {r['params_m']:.2f} | {r['gflops']:.2f} | "
-            f"{r['ms_1']:.1f} | {r['ms_8']:.1f} | {r['ratio_8_1']:.2f} |"
+            f"{r['ms_1']:.1f} ({r['ms_1_min']:.1f}) | {r['ms_8']:.1f} ({r['ms_8_min']:.1f}) | {r['ratio_8_1']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 

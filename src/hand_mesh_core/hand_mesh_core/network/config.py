@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {
         "input_size": 256,
         "hand_model": "open",
-        "backbone": {"name": "resnet18", "options": {}},
+        "backbone": {"name": "palm", "options": {}},
         "neck": {"channels": 64, "lateral_channels": 64, "upsample": "bilinear", "l2_scale": 10.0},
         "heads": {"hidden": 64, "appearance": True, "num_vertices": None},
         "depth_ref": 0.5,
@@ -64,8 +64,10 @@ DEFAULTS: dict[str, Any] = {
     "objective": {"render_size": 128},
 }
 
-#: Name of the config used when none is given.
-DEFAULT_CONFIG_NAME = "single_stage_resnet18"
+#: Name of the config used when none is given: the palm-detector backbone (real-image
+#: features from the mediapipe wheel, about 1.6 M parameters, the fastest on CPU; see
+#: ``python -m hand_mesh_core.bench.network``).
+DEFAULT_CONFIG_NAME = "single_stage_palm"
 
 
 def config_path(name: str) -> Path:
