@@ -5,7 +5,9 @@ One module per part, in the order data flows through them:
 - ``backbones/``  image -> multi-scale feature maps (registry: :func:`build_backbone`);
 - ``neck.py``     multi-scale features -> one shared stride-4 map (the paper's fusion);
 - ``heads.py``    shared map -> centre heatmap, handedness, 2 x 61 parameters, texture, light;
-- ``model.py``    :class:`SingleStageNet`, built from an OmegaConf config in ``configs/``;
+- ``config.py``   the OmegaConf config (defaults, loss weights from the paper, checks);
+- ``model.py``    :class:`SingleStageNet`, built from a config in ``configs/``, weight files;
+- ``letterbox.py`` any image into the square input; ``K_net = A K`` carries the real camera;
 - ``decoding.py`` maps -> hands: peaks, parameters, meshes, metric translation in the real K;
 - ``targets.py``  labels -> heatmap / handedness targets; ``objective.py`` the weighted loss;
 - ``predictor.py`` the ``single_stage`` backend of :func:`hand_mesh_core.create_predictor`.
