@@ -147,9 +147,14 @@ def main(
     device: str = typer.Option("cpu", help="cpu, cuda or auto."),
     repeats: int = typer.Option(10, min=1, help="Timed runs per measurement."),
     warmup: int = typer.Option(3, min=1, help="Untimed runs first."),
+    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default). On a machine "
+                                "shared with other jobs, 1 thread avoids OpenMP barrier stalls."),
 ) -> None:
     """Parameters, FLOPs and forward + decode latency with 1 and 8 hands, per backbone and size."""
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from hand_mesh_core.network.backbones import available_backbones
     from hand_mesh_core.network.config import load_config
