@@ -72,7 +72,7 @@ def create_engine(
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         onnx_cache_dir: where exported models are cached (default ``<cache>/onnx``).
         **options: the runtime's own options: ``precision``, ``compile``, ``channels_last``
-            (:class:`~.torch_engine.TorchEngine`); ``threads``
+            (:class:`~.torch_engine.TorchEngine`); ``threads``, ``spinning``
             (:class:`~.onnxruntime_engine.OnnxRuntimeEngine`); ``fp16``, ``max_batch``,
             ``workspace_mb``, ``cache_dir`` (:class:`~.tensorrt_engine.TensorRTEngine`).
 

@@ -6,6 +6,12 @@ and returns the network's maps as float32 torch tensors on its device. Decoding
 wrist, hand model) is the same function for every runtime; an engine only says how the
 per-hand parameters are read from its outputs (:meth:`Engine.parameter_reader`): PyTorch
 evaluates the parameter head at the peaks, the exported runtimes gather a dense map.
+
+On the CPU, decoding runs on one torch thread
+(:func:`hand_mesh_core.two_stage.fitting.single_cpu_thread`): its tensors are tiny (a few
+hands), and splitting each small op over OpenMP threads only adds synchronisation. Measured
+on the 2-core CI machine under load from other jobs: decoding 1 / 8 hands took 1.2 / 1.7 ms
+on one thread, and 1.2 to 124 ms (erratic) on two.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from hand_mesh_core.network.decoding import DecodedHands, decode, gather_from_map
+from hand_mesh_core.two_stage.fitting import single_cpu_thread
 
 ParameterReader = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -74,7 +81,14 @@ class Engine(abc.ABC):
 
         ``K_net`` ``[B, 3, 3]`` intrinsics of the network input (pixels); ``hand_models``
         ``{"left", "right"}``; ``score_threshold`` in ``[0, 1]``; ``max_hands`` per image.
+        Runs on one torch thread on the CPU (module docstring).
         """
+        if self.device == "cpu":
+            with single_cpu_thread():
+                return self._decode(outputs, K_net, hand_models, score_threshold, max_hands)
+        return self._decode(outputs, K_net, hand_models, score_threshold, max_hands)
+
+    def _decode(self, outputs, K_net, hand_models, score_threshold, max_hands) -> DecodedHands:
         return decode(
             outputs["centre"],
             outputs["handedness"],

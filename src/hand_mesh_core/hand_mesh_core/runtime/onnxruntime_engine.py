@@ -6,7 +6,12 @@ package; its absence is an error, never a silent fall-back to the CPU.
 
 Session: all graph optimisations (``ORT_ENABLE_ALL``: constant folding, conv + activation
 fusion, layout transformation to NCHWc on x86), sequential execution, ``threads``
-intra-op threads (default: torch's thread count, so both runtimes use the same cores).
+intra-op threads (default: torch's thread count, so both runtimes use the same cores),
+and no spin-waiting of idle intra-op threads by default
+(``session.intra_op.allow_spinning = 0``): spinning threads keep burning a core after the
+forward pass, which the decoding that follows needs. Measured on the 2-core CI machine
+under load from other jobs (frame with 1 / 8 hands): network 138 / 164 ms and decoding
+10.1 / 11.3 ms with spinning, 92 / 93 ms and 2.7 / 3.1 ms without.
 On CUDA the input and outputs are bound to torch CUDA tensors (I/O binding: no host
 round trip); on the CPU the outputs are wrapped as torch tensors without copying.
 """
@@ -54,6 +59,8 @@ class OnnxRuntimeEngine(Engine):
         onnx_path: a file written by :func:`~hand_mesh_core.runtime.onnx_export.export_onnx`.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         threads: intra-op threads; None = ``torch.get_num_threads()``.
+        spinning: let idle intra-op threads spin-wait (lower latency on an otherwise idle
+            machine; see the module docstring).
 
     Outputs ``centre``, ``handedness``, ``params`` (float32, on ``device``). Raises
     ``FileNotFoundError`` / ``ValueError`` for a missing or foreign model (see
@@ -63,7 +70,9 @@ class OnnxRuntimeEngine(Engine):
 
     runtime = "onnxruntime"
 
-    def __init__(self, onnx_path: str | Path, *, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(
+        self, onnx_path: str | Path, *, device: str = "cpu", threads: int | None = None, spinning: bool = False
+    ) -> None:
         import onnxruntime as ort
 
         info: OnnxModelInfo = read_onnx_info(onnx_path)
@@ -79,6 +88,7 @@ class OnnxRuntimeEngine(Engine):
         options.intra_op_num_threads = int(threads) if threads is not None else torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.threads = options.intra_op_num_threads
         self.session = ort.InferenceSession(str(info.path), options, providers=providers)
         self.provider = self.session.get_providers()[0]

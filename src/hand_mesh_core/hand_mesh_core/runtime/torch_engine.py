@@ -8,6 +8,14 @@
   compiles; later ones faster on CUDA; needs a C++ compiler on CPU);
 * the per-hand parameter head runs at the peaks only
   (:class:`hand_mesh_core.network.heads.PeakHead`), from the shared feature map.
+
+CPU threads: PyTorch's wheels use GNU OpenMP, whose idle threads spin-wait by default. When
+other processes compete for the cores (a robot's other nodes, or the shared CI machine),
+a parallel region then waits for descheduled spinning threads: measured on the 2-core CI
+machine under a load average of ~5, the light default network's forward pass took a median
+1910 ms on 2 threads against 104 ms on 1 thread, and 69 ms on 2 threads with
+``OMP_WAIT_POLICY=PASSIVE`` in the environment (read when torch is imported, so it must be
+set before the process starts; the Docker images and ``hand-mesh bench`` set it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,59 @@
+"""``hand-mesh bench``: single-stage (per runtime) vs two-stage latency by number of hands.
+
+Mirrors :func:`hand_mesh_core.bench.pipelines.run_bench`; prints the Markdown table and
+writes ``bench.md``, ``bench.json``, ``bench.png`` (latency vs hands) and ``frames.png``
+(the composed frames) to ``--out``. Not a test: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError as e:
+        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}") from e
+
+
+def bench(
+    out: Path = typer.Option(Path("output/bench"), "--out", help="Output folder."),
+    runtimes: str = typer.Option("torch,onnxruntime,tensorrt", help="Single-stage runtimes, comma-separated."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (single-stage; two-stage runs on the CPU)."),
+    counts: str = typer.Option("1,2,4,8", help="Hands per frame, comma-separated (1..8)."),
+    repeats: int = typer.Option(20, min=1, help="Timed runs per frame."),
+    warmup: int = typer.Option(3, min=0, help="Untimed runs per frame first."),
+    weights: Optional[Path] = typer.Option(None, help="Single-stage weights [default: shipped, else untrained]."),
+    images: Optional[Path] = typer.Option(None, help="Photos with hands [default: ../shared/data/images]."),
+    frame_size: str = typer.Option("640x480", help="Frame size WIDTHxHEIGHT."),
+    two_stage: bool = typer.Option(True, help="Also measure the two_stage pipeline."),
+    omp_wait_policy: str = typer.Option("PASSIVE", help="OMP_WAIT_POLICY of the measured processes: "
+                                        "PASSIVE, ACTIVE or inherit."),
+    profile: bool = typer.Option(True, help="Add the stage profile of the single-stage network (CPU)."),
+) -> None:
+    """Per-frame latency (median, p95), throughput and peak memory on real frames with 1-8 hands."""
+    from hand_mesh_core.bench.pipelines import run_bench
+
+    try:
+        width, height = (int(v) for v in frame_size.lower().split("x"))
+    except ValueError as e:
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT, got {frame_size!r}", param_hint="--frame-size") from e
+    try:
+        result = run_bench(
+            out, images=images, runtimes=[r.strip() for r in runtimes.split(",") if r.strip()], device=device,
+            counts=_ints(counts), repeats=repeats, warmup=warmup, weights=weights, two_stage=two_stage,
+            frame_size=(width, height), omp_wait_policy=omp_wait_policy, profile=profile, log=lambda line: typer.echo(line, err=True),
+        )
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(result.to_markdown())
+    typer.echo(f"written: {out / 'bench.md'}, {out / 'bench.json'}, {out / 'bench.png'}, {out / 'frames.png'}")
