@@ -97,6 +97,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   read_only=True, choices=("two_stage", "single_stage")),
     ParameterSpec("device", "auto", "inference device: auto (CUDA if available), cpu, cuda or cuda:N",
                   read_only=True, choices=("auto", "cpu", "cuda"), pattern=r"cuda:\d+"),
+    ParameterSpec("runtime", "torch", "single_stage network runtime: torch, onnxruntime (CPU or CUDA by device) "
+                  "or tensorrt (CUDA); two_stage ignores it", read_only=True,
+                  choices=("torch", "onnxruntime", "tensorrt")),
     ParameterSpec("hand_model", "open", "hand model: open (shipped, MIT) or mano (needs mano_path)",
                   read_only=True, choices=("open", "mano")),
     ParameterSpec("mano_path", "", "folder or file of the user's MANO model (hand_model=mano); empty = none",
@@ -147,6 +150,7 @@ class HandMeshNode(Node):
             p["backend"], device=p["device"], max_hands=p["max_hands"], score_threshold=p["score_threshold"],
             hand_model=p["hand_model"], mano_path=p["mano_path"] or None, video=p["video"],
             max_image_side=p["max_image_side"],
+            **({"runtime": p["runtime"]} if p["backend"] == "single_stage" else {}),
         )
         # first call loads models lazily: do it now, not on the first camera frame
         self.predictor.predict(np.full((240, 320, 3), 127, np.uint8), timestamp=0.0)
@@ -249,6 +253,7 @@ class HandMeshNode(Node):
         info = {
             "backend": self.predictor.backend,
             "device": self.predictor.device,
+            "runtime": getattr(self.predictor, "runtime", "-"),
             "hand_model": self._hand_model_name,
             "intrinsics_source": self._intrinsics_source,
             "image_topic": self._image_sub.topic_name,
