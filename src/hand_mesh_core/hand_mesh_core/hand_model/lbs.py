@@ -12,7 +12,10 @@ spelled out as in ``smplx.lbs``:
 
 Everything is written with plain tensor ops, so autograd, ``float16`` on CUDA and
 ``float64`` for ``gradcheck`` work unchanged. The chain is composed level by level (4 levels,
-see ``KINEMATIC_LEVELS``) instead of joint by joint.
+see ``KINEMATIC_LEVELS``) instead of joint by joint, with homogeneous ``[3, 4] @ [4, 4]``
+products. At the batch sizes of the fitting loop (tens of parameter sets) the cost is the
+number of tensor operations, not arithmetic, so each step is written with as few as
+possible (constants are built once per dtype and device).
 """
 
 from __future__ import annotations
@@ -23,33 +26,106 @@ from hand_mesh_core.hand_model.keypoints import KINEMATIC_LEVELS, MANO_PARENTS
 
 _SMALL_ANGLE_SQ = 1e-6  # rad^2; below it the Taylor series of the Rodrigues factors is used
 
+#: MANO joints in kinematic-level order: the root, then the first, second and third joint
+#: of the five fingers (``KINEMATIC_LEVELS`` flattened). In this order the parents of one
+#: level are exactly the previous level's joints, finger by finger (checked in
+#: :mod:`.keypoints`), so the whole chain is three batched matrix products.
+LEVEL_ORDER: tuple[int, ...] = tuple(j for level in KINEMATIC_LEVELS for j in level)
+#: Position of each MANO joint in :data:`LEVEL_ORDER` (its inverse permutation).
+MANO_FROM_LEVEL: tuple[int, ...] = tuple(LEVEL_ORDER.index(j) for j in range(16))
+
+# cross-product basis: skew(v).flatten() = v @ _SKEW_BASIS (rows: x, y, z)
+_SKEW_BASIS = (
+    (0, 0, 0, 0, 0, -1, 0, 1, 0),
+    (0, 0, 1, 0, 0, 0, -1, 0, 0),
+    (0, -1, 0, 1, 0, 0, 0, 0, 0),
+)
+_CONSTANTS: dict[tuple[torch.dtype, torch.device], dict[str, torch.Tensor]] = {}
+
+
+def _constants(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+    """Small constant tensors per dtype and device, built once (creating them per call costs
+    more than the arithmetic at the batch sizes of the fitting loop)."""
+    key = (dtype, device)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        relative = torch.eye(16, dtype=torch.float64)
+        for j in range(1, 16):
+            relative[j, MANO_PARENTS[j]] = -1.0
+        found = {
+            "skew_basis": torch.tensor(_SKEW_BASIS, dtype=dtype, device=device),
+            "eye9": torch.eye(3, dtype=dtype, device=device).reshape(9),
+            # rel_level = relative_level @ joints: joint minus parent (root: itself), level order
+            "relative_level": relative[list(LEVEL_ORDER)].to(dtype=dtype, device=device),
+            "homogeneous_row": torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device),
+            "level_order": torch.tensor(LEVEL_ORDER, device=device),
+            "mano_from_level": torch.tensor(MANO_FROM_LEVEL, device=device),
+        }
+        _CONSTANTS[key] = found
+    return found
+
 
 def skew(v: torch.Tensor) -> torch.Tensor:
     """Cross-product matrices ``[..., 3, 3]`` of vectors ``v [..., 3]`` (``skew(a) b = a x b``)."""
-    x, y, z = v.unbind(-1)
-    o = torch.zeros_like(x)
-    return torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1).reshape(*v.shape[:-1], 3, 3)
+    basis = _constants(v.dtype, v.device)["skew_basis"]
+    return (v @ basis).reshape(*v.shape[:-1], 3, 3)
 
 
 def axis_angle_to_matrix(rotvec: torch.Tensor) -> torch.Tensor:
     """Rodrigues' formula: axis-angle ``[..., 3]`` (radians) -> rotation matrices ``[..., 3, 3]``.
 
     ``R = I + a K + b K^2`` with ``K = skew(rotvec)``, ``a = sin(t)/t``,
-    ``b = (1 - cos t)/t^2 = 2 sin^2(t/2)/t^2`` and ``t = |rotvec|``. Near ``t = 0`` the
-    factors' Taylor series are used, so the result is exact at zero and the gradient is
-    finite everywhere (no ``t + eps`` bias as in some implementations).
+    ``b = (1 - cos t)/t^2 = 2 sin^2(t/2)/t^2`` and ``t = |rotvec|``, evaluated as
+    ``R = (1 - b t^2) I + a K + b r r^T`` (``K^2 = r r^T - t^2 I``), a few fused element-wise
+    operations for all rotations at once. Near ``t = 0`` the factors' Taylor series are used,
+    so the result is exact at zero and the gradient is finite everywhere (no ``t + eps``
+    bias as in some implementations).
+
+    Raises:
+        ValueError: the last dimension is not 3.
     """
     if rotvec.shape[-1] != 3:
         raise ValueError(f"axis-angle vectors must have 3 components, got shape {tuple(rotvec.shape)}")
-    t2 = (rotvec * rotvec).sum(-1, keepdim=True)[..., None]  # [..., 1, 1]
+    const = _constants(rotvec.dtype, rotvec.device)
+    t2 = (rotvec * rotvec).sum(-1, keepdim=True)  # [..., 1]
     small = t2 < _SMALL_ANGLE_SQ
-    t = torch.sqrt(torch.where(small, torch.ones_like(t2), t2))
-    half = 0.5 * t
+    t = torch.where(small, 1.0, t2).sqrt()
     a = torch.where(small, 1.0 - t2 / 6.0, torch.sin(t) / t)
-    b = torch.where(small, 0.5 - t2 / 24.0, 2.0 * (torch.sin(half) / t) ** 2)
-    k = skew(rotvec)
-    eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device)
-    return eye + a * k + b * (k @ k)
+    half = torch.sin(0.5 * t) / t
+    b = torch.where(small, 0.5 - t2 / 24.0, 2.0 * half * half)
+    outer = (rotvec[..., :, None] * rotvec[..., None, :]).flatten(-2)  # [..., 9]
+    rot = torch.addcmul((1.0 - b * t2) * const["eye9"], a, rotvec @ const["skew_basis"])
+    return torch.addcmul(rot, b, outer).reshape(*rotvec.shape[:-1], 3, 3)
+
+
+def rotation_right_jacobian(rotvec: torch.Tensor) -> torch.Tensor:
+    """Right Jacobian of SO(3), ``[..., 3] -> [..., 3, 3]``: ``exp(r + d) = exp(r) exp(J_r(r) d)``
+    to first order in ``d``.
+
+    ``J_r = I - b K + c K^2`` with ``K = skew(r)``, ``t = |r|``, ``b = (1 - cos t)/t^2``,
+    ``c = (t - sin t)/t^3`` (Chirikjian, "Stochastic Models, Information Theory, and Lie
+    Groups" vol. 2, 2012, eq. 10.86; Sola et al., "A micro Lie theory for state estimation
+    in robotics", 2018, eq. 143). Evaluated as ``(1 - c t^2) I - b K + c r r^T``; ``c``
+    comes from its Taylor series where ``1 - sin(t)/t`` would lose precision (``t^2`` below
+    1e-4 in float64, 0.1 in lower precision). The derivative of ``axis_angle_to_matrix(r)``
+    along component ``m`` of ``r`` is ``R skew(J_r[:, m])``.
+
+    Raises:
+        ValueError: the last dimension is not 3.
+    """
+    if rotvec.shape[-1] != 3:
+        raise ValueError(f"axis-angle vectors must have 3 components, got shape {tuple(rotvec.shape)}")
+    const = _constants(rotvec.dtype, rotvec.device)
+    t2 = (rotvec * rotvec).sum(-1, keepdim=True)  # [..., 1]
+    series = t2 < (1e-4 if rotvec.dtype == torch.float64 else 0.1)
+    t2_safe = torch.where(series, 1.0, t2)
+    t = t2_safe.sqrt()
+    half = torch.sin(0.5 * t) / t
+    b = torch.where(series, 0.5 - t2 / 24.0 + t2 * t2 / 720.0, 2.0 * half * half)
+    c = torch.where(series, 1.0 / 6.0 - t2 / 120.0 + t2 * t2 / 5040.0, (1.0 - torch.sin(t) / t) / t2_safe)
+    outer = (rotvec[..., :, None] * rotvec[..., None, :]).flatten(-2)  # [..., 9]
+    jac = torch.addcmul((1.0 - c * t2) * const["eye9"], -b, rotvec @ const["skew_basis"])
+    return torch.addcmul(jac, c, outer).reshape(*rotvec.shape[:-1], 3, 3)
 
 
 def matrix_to_axis_angle(rot: torch.Tensor) -> torch.Tensor:
@@ -68,6 +144,28 @@ def matrix_to_axis_angle(rot: torch.Tensor) -> torch.Tensor:
     return v * scale
 
 
+def chain_transforms(rotations: torch.Tensor, joints: torch.Tensor) -> torch.Tensor:
+    """World transforms ``[B, 16, 3, 4]`` ``[A_j | p_j]`` of the MANO chain, MANO joint order.
+
+    ``A_j = A_parent R_j`` is the accumulated rotation and ``p_j = A_parent (J_j -
+    J_parent) + p_parent`` the posed joint (root: ``A_0 = R_0``, ``p_0 = J_0``). Inputs as
+    for :func:`forward_kinematics`. The local transforms ``[R_j | J_j - J_parent]`` are
+    made homogeneous and composed level by level in :data:`LEVEL_ORDER` (one batched
+    ``[3, 4] @ [4, 4]`` product per level, about 15 tensor operations in all).
+    """
+    const = _constants(joints.dtype, joints.device)
+    b = joints.shape[0]
+    rel = const["relative_level"] @ joints  # [B, 16, 3], level order; exact (entries 0, +-1)
+    local = torch.cat([rotations.index_select(1, const["level_order"]), rel[..., None]], dim=-1)  # [B, 16, 3, 4]
+    bottom = const["homogeneous_row"].expand(b, 15, 1, 4)
+    below = torch.cat([local[:, 1:], bottom], dim=-2)  # [B, 15, 4, 4]
+    root = local[:, :1]
+    first = root @ below[:, 0:5]
+    second = first @ below[:, 5:10]
+    third = second @ below[:, 10:15]
+    return torch.cat([root, first, second, third], dim=1).index_select(1, const["mano_from_level"])
+
+
 def forward_kinematics(
     rotations: torch.Tensor, joints: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,27 +181,11 @@ def forward_kinematics(
         transform of each joint, mapping a rest-pose point ``x`` to ``A_rot x + A_trans``
         (relative to the rest pose, ready for skinning), and the posed joints
         (``A_rot J + A_trans``; the root stays at ``J_0``: rotation about the wrist).
+        See :func:`chain_transforms`.
     """
-    parents = torch.tensor(MANO_PARENTS[1:], device=joints.device)
-    rel = torch.cat([joints[:, :1], joints[:, 1:] - joints[:, parents]], dim=1)  # [B, 16, 3]
-    g_rot: list[torch.Tensor | None] = [None] * 16
-    g_pos: list[torch.Tensor | None] = [None] * 16
-    g_rot[0] = rotations[:, 0]
-    g_pos[0] = rel[:, 0]
-    for level in KINEMATIC_LEVELS[1:]:
-        idx = list(level)
-        par = [MANO_PARENTS[j] for j in idx]
-        p_rot = torch.stack([g_rot[p] for p in par], dim=1)  # [B, n, 3, 3]
-        p_pos = torch.stack([g_pos[p] for p in par], dim=1)  # [B, n, 3]
-        rot = p_rot @ rotations[:, idx]
-        pos = (p_rot @ rel[:, idx, :, None])[..., 0] + p_pos
-        for k, j in enumerate(idx):
-            g_rot[j] = rot[:, k]
-            g_pos[j] = pos[:, k]
-    a_rot = torch.stack(g_rot, dim=1)  # type: ignore[arg-type]
-    posed = torch.stack(g_pos, dim=1)  # type: ignore[arg-type]
-    a_trans = posed - (a_rot @ joints[..., None])[..., 0]
-    return a_rot, a_trans, posed
+    world = chain_transforms(rotations, joints)
+    a_rot, posed = world[..., :3], world[..., 3]
+    return a_rot, posed - (a_rot @ joints[..., None])[..., 0], posed
 
 
 def skin(points: torch.Tensor, weights: torch.Tensor, a_rot: torch.Tensor,
@@ -130,5 +212,5 @@ def skin(points: torch.Tensor, weights: torch.Tensor, a_rot: torch.Tensor,
 
 def pose_feature(rotations: torch.Tensor) -> torch.Tensor:
     """MANO's pose-corrective feature ``vec(R_1..15 - I)``: ``[B, 16, 3, 3] -> [B, 135]``."""
-    eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
-    return (rotations[:, 1:] - eye).reshape(rotations.shape[0], -1)
+    eye9 = _constants(rotations.dtype, rotations.device)["eye9"]
+    return (rotations[:, 1:].reshape(rotations.shape[0], 15, 9) - eye9).reshape(rotations.shape[0], -1)

@@ -54,6 +54,28 @@ class HandModelOutput:
     keypoints: torch.Tensor
 
 
+@dataclass
+class Articulation:
+    """The posed skeleton of a batch (internal step of :meth:`HandModel.forward`).
+
+    Attributes:
+        rotvecs: ``[B, 16, 3]`` axis-angle of each joint (root: global orientation; the
+            full pose, mean pose added), radians, MANO joint order.
+        rot: ``[B, 16, 3, 3]`` their rotation matrices.
+        a_rot, a_trans: ``[B, 16, 3, 3]``, ``[B, 16, 3]`` skinning transforms
+            (:func:`.lbs.forward_kinematics`).
+        joints: ``[B, 16, 3]`` posed joints (metres, before ``transl``).
+        feature: ``[B, 135]`` pose-corrective feature, or None without ``posedirs``.
+    """
+
+    rotvecs: torch.Tensor
+    rot: torch.Tensor
+    a_rot: torch.Tensor
+    a_trans: torch.Tensor
+    joints: torch.Tensor
+    feature: torch.Tensor | None
+
+
 def load_model_data(side: str = "right", backend: str = "open",
                     model_path: str | os.PathLike | None = None) -> HandModelData:
     """Load the arrays of a hand model (cached per file).
@@ -153,6 +175,8 @@ class HandModel(nn.Module):
         uvs = data.uvs if data.uvs is not None else np.zeros((data.num_vertices, 2))
         self.register_buffer("uvs", _f64(uvs).to(dt))
         self.register_buffer("tip_vertex_ids", tips)
+        # index of each keypoint in concat(joints, tips) (derived constant, not saved)
+        self.register_buffer("_keypoint_index", torch.tensor(MANO_TO_KEYPOINTS), persistent=False)
         if data.face_uvs is not None:
             self.register_buffer("face_uvs", _f64(data.face_uvs).to(dt))
         else:
@@ -268,6 +292,45 @@ class HandModel(nn.Module):
         Raises:
             ValueError: an input has a wrong shape or the batch sizes differ.
         """
+        betas, global_orient, hand_pose, transl = self._inputs(betas, global_orient, hand_pose, transl)
+        art = self._articulate(betas, global_orient, hand_pose)
+        vertices = None
+        if compute_vertices:
+            b, n = betas.shape[0], self.num_vertices
+            rest = torch.addmm(self.v_template.reshape(-1), betas, self.shapedirs.reshape(n * 3, -1).T)
+            if art.feature is not None:
+                rest = rest + art.feature @ self.posedirs
+            vertices = lbs.skin(rest.reshape(b, n, 3), self.lbs_weights, art.a_rot, art.a_trans)
+            tips = vertices.index_select(1, self.tip_vertex_ids)
+        else:
+            tips = lbs.skin(self._tip_rest(betas, art.feature), self.tip_weights, art.a_rot, art.a_trans)
+        keypoints = self._keypoints(art.joints, tips)
+        joints = art.joints
+        if transl is not None:
+            offset = transl[:, None]
+            joints = joints + offset
+            keypoints = keypoints + offset
+            if vertices is not None:
+                vertices = vertices + offset
+        return HandModelOutput(vertices=vertices, joints=joints, keypoints=keypoints)
+
+    def keypoints_with_jacobian(self, betas=None, global_orient=None, hand_pose=None,
+                                transl=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints and their exact Jacobian (see :func:`.jacobian.keypoints_with_jacobian`).
+
+        Arguments as for :meth:`forward`. Returns ``keypoints [B, 21, 3]`` (identical to
+        ``forward(..., compute_vertices=False).keypoints``) and ``jacobian [B, 21, 3, P]``
+        with ``P = 3 + pose_dim + num_betas + 3`` columns ``[global_orient, hand_pose, betas,
+        transl]``.
+        """
+        from hand_mesh_core.hand_model.jacobian import keypoints_with_jacobian
+
+        return keypoints_with_jacobian(self, betas, global_orient, hand_pose, transl)
+
+    # ------------------------------------------------------------------ forward steps
+    def _inputs(self, betas, global_orient, hand_pose, transl):
+        """Checked inputs ``(betas [B, S], global_orient [B, 3], hand_pose [B, pose_dim],
+        transl [B, 3] or None)`` on the model's device and dtype, zeros for missing ones."""
         given = [x for x in (betas, global_orient, hand_pose, transl) if x is not None]
         batch = len(given[0]) if given and getattr(given[0], "ndim", 1) > 0 else None
         betas = self._input(betas, "betas", self.num_betas, batch)
@@ -280,32 +343,33 @@ class HandModel(nn.Module):
             betas = zeros(b, self.num_betas)
         if global_orient is None:
             global_orient = zeros(b, 3)
-        pose = self.full_pose(hand_pose if hand_pose is not None else zeros(b, self.pose_dim))
+        if hand_pose is None:
+            hand_pose = zeros(b, self.pose_dim)
+        return betas, global_orient, hand_pose, transl
 
-        joints_rest = self.j_template + torch.einsum("bs,jcs->bjc", betas, self.j_shapedirs)
-        rot = lbs.axis_angle_to_matrix(torch.cat([global_orient, pose], dim=1).reshape(b, 16, 3))
+    def _articulate(self, betas: torch.Tensor, global_orient: torch.Tensor,
+                    hand_pose: torch.Tensor) -> Articulation:
+        """Shape and pose the skeleton (MANO steps 1-3, see :mod:`.lbs`), no translation."""
+        b = betas.shape[0]
+        joints_rest = torch.addmm(self.j_template.reshape(-1), betas, self.j_shapedirs.reshape(48, -1).T)
+        rotvecs = torch.cat([global_orient, self.full_pose(hand_pose)], dim=1).reshape(b, 16, 3)
+        rot = lbs.axis_angle_to_matrix(rotvecs)
+        joints_rest = joints_rest.reshape(b, 16, 3)
         a_rot, a_trans, joints = lbs.forward_kinematics(rot, joints_rest)
         feature = lbs.pose_feature(rot) if self.posedirs is not None else None
-        vertices = None
-        if compute_vertices:
-            n = self.num_vertices
-            rest = self.v_template + (betas @ self.shapedirs.reshape(n * 3, -1).T).reshape(b, n, 3)
-            if feature is not None:
-                rest = rest + (feature @ self.posedirs).reshape(b, n, 3)
-            vertices = lbs.skin(rest, self.lbs_weights, a_rot, a_trans)
-            tips = vertices[:, self.tip_vertex_ids]
-        else:
-            rest = self.tip_template + torch.einsum("bs,vcs->bvc", betas, self.tip_shapedirs)
-            if feature is not None:
-                rest = rest + (feature @ self.tip_posedirs).reshape(b, 5, 3)
-            tips = lbs.skin(rest, self.tip_weights, a_rot, a_trans)
-        if transl is not None:
-            joints = joints + transl[:, None]
-            tips = tips + transl[:, None]
-            if vertices is not None:
-                vertices = vertices + transl[:, None]
-        keypoints = torch.cat([joints, tips], dim=1)[:, list(MANO_TO_KEYPOINTS)]
-        return HandModelOutput(vertices=vertices, joints=joints, keypoints=keypoints)
+        return Articulation(rotvecs, rot, a_rot, a_trans, joints, feature)
+
+    def _tip_rest(self, betas: torch.Tensor, feature: torch.Tensor | None) -> torch.Tensor:
+        """``[B, 5, 3]`` shaped rest positions of the fingertip vertices (with MANO's pose
+        correctives when ``feature`` is given)."""
+        rest = torch.addmm(self.tip_template.reshape(-1), betas, self.tip_shapedirs.reshape(15, -1).T)
+        if feature is not None:
+            rest = rest + feature @ self.tip_posedirs
+        return rest.reshape(betas.shape[0], 5, 3)
+
+    def _keypoints(self, joints: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
+        """``[B, 21, 3]`` keypoints (MediaPipe order) from joints ``[B, 16, 3]`` and tips ``[B, 5, 3]``."""
+        return torch.cat([joints, tips], dim=1).index_select(1, self._keypoint_index)
 
     def pose_prior(self, hand_pose: torch.Tensor) -> torch.Tensor:
         """Joint-limit loss ``[B]`` of ``hand_pose [B, pose_dim]`` with this model's joint

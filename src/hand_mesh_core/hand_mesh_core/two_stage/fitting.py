@@ -24,12 +24,12 @@ semantics) by non-linear least squares, ``min_x 1/2 |r(x)|^2``, with the residua
 The solver is Levenberg-Marquardt (Levenberg 1944, Marquardt 1963) with Marquardt's
 diagonal scaling and the gain-ratio damping update of Nielsen (1999) as in Madsen,
 Nielsen & Tingleff, "Methods for non-linear least squares problems" (2004), sec. 3.2.
-The Jacobian of residuals 1-2 is computed by forward differences in float64 (as MINPACK's
-``lmdif``): the 61 perturbed copies of every hand go through the hand model as one batch,
-which on a CPU costs little more than one forward pass (per-operation overhead dominates
-at these sizes; ``torch.func.jacfwd`` would multiply it). The priors (3) are (piecewise)
-linear in the parameters and get their exact Jacobian. The model evaluates only its 21
-keypoints in the loop (``compute_vertices=False``); the mesh is computed once at the end.
+The Jacobian of residuals 1-2 is exact: the hand model gives its keypoints' Jacobian in
+closed form (:meth:`HandModel.keypoints_with_jacobian`, one pass over the hands themselves,
+not over 61 perturbed copies each as forward differences need), chained with the
+derivative of the pinhole projection. The priors (3) are (piecewise) linear in the
+parameters and get their exact Jacobian too. The model evaluates only its 21 keypoints in
+the loop; the mesh is computed once at the end.
 A hand stops when its relative cost decrease or its step becomes small (see
 :meth:`HandFitter._levenberg_marquardt`); the batch stops when all hands have.
 
@@ -242,14 +242,26 @@ class HandFitter:
         )
         return model(**kwargs).keypoints
 
-    def _batch_keypoints(self, x: torch.Tensor, side_index: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Keypoints ``[S, N, 21, 3]`` for parameters ``x [S, N, 61]`` (hand ``n`` has a fixed side)."""
-        S, N, _ = x.shape
-        out = x.new_empty(S, N, 21, 3)
+    def _keypoints_and_jacobian(self, x: torch.Tensor,
+                                side_index: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints ``[N, 21, 3]`` and their Jacobian ``[N, 21, 3, 61]`` at ``x [N, 61]``
+        (hand ``n`` has a fixed side; exact, :meth:`HandModel.keypoints_with_jacobian`)."""
+        def side_call(side: str, sub: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self._models64[side].keypoints_with_jacobian(
+                betas=sub[:, PARAM_SLICES["betas"]],
+                global_orient=sub[:, PARAM_SLICES["global_orient"]],
+                hand_pose=sub[:, PARAM_SLICES["hand_pose"]],
+                transl=sub[:, PARAM_SLICES["transl"]],
+            )
+
+        if len(side_index) == 1:
+            return side_call(next(iter(side_index)), x)
+        N = x.shape[0]
+        kp = x.new_empty(N, 21, 3)
+        jac = x.new_empty(N, 21, 3, NUM_PARAMS)
         for side, idx in side_index.items():
-            sub = x[:, idx].reshape(-1, NUM_PARAMS)
-            out[:, idx] = self._keypoints(side, sub).reshape(S, len(idx), 21, 3)
-        return out
+            kp[idx], jac[idx] = side_call(side, x[idx])
+        return kp, jac
 
     def _angle_map(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A [45, 45], a0 [45])``: anatomical angles (joint-major: flexion, abduction,
@@ -262,14 +274,20 @@ class HandFitter:
         return A, a0
 
     # ----------------------------------------------------------------- residuals
-    def _model_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> torch.Tensor:
-        """Reprojection and metric-shape residuals ``[S, N, 105]`` for ``x [S, N, 61]``."""
+    def _model_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reprojection and metric-shape residuals ``[N, 105]`` and their Jacobian
+        ``[N, 105, 61]`` at ``x [N, 61]`` (chain rule through :func:`_projection_jacobian`)."""
         st = self.settings
-        kp = self._batch_keypoints(x, obs["side_index"])
+        kp, d_kp = self._keypoints_and_jacobian(x, obs["side_index"])
+        N = x.shape[0]
         uv = project(kp, obs["K"])
-        r2d = (uv - obs["uv"]) * obs["px_to_m"][:, None, None] / st.sigma_2d
+        scale = obs["px_to_m"][:, None, None] / st.sigma_2d  # [N, 1, 1]
+        r2d = (uv - obs["uv"]) * scale
+        J2d = _projection_jacobian(kp, d_kp, obs["K"]) * scale[..., None]
         r3d = (kp - kp.mean(dim=-2, keepdim=True) - obs["world"]) / st.sigma_3d
-        return torch.cat([r2d.flatten(-2), r3d.flatten(-2)], dim=-1)
+        J3d = (d_kp - d_kp.mean(dim=1, keepdim=True)) / st.sigma_3d
+        r = torch.cat([r2d.reshape(N, 42), r3d.reshape(N, 63)], dim=-1)
+        return r, torch.cat([J2d.reshape(N, 42, NUM_PARAMS), J3d.reshape(N, 63, NUM_PARAMS)], dim=1)
 
     def _prior_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior residuals ``[N, 100]`` and their exact Jacobian ``[N, 100, 61]`` at ``x [N, 61]``.
@@ -290,17 +308,8 @@ class HandFitter:
         return r, J
 
     def _residuals_and_jacobian(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``r [N, R]`` and ``J [N, R, 61]`` at ``x [N, 61]``.
-
-        The model residuals' Jacobian by forward differences (the 61 perturbed copies of
-        every hand go through the hand model as one batch), the priors' exactly.
-        """
-        h = 1e-7 * (1.0 + x.abs())  # [N, 61]
-        eye = torch.eye(NUM_PARAMS, dtype=x.dtype, device=x.device)
-        xs = torch.cat([x[None], x[None] + eye[:, None, :] * h[None]], dim=0)  # [62, N, 61]
-        r_all = self._model_residuals(xs, obs)  # [62, N, 105]
-        r_model = r_all[0]
-        J_model = ((r_all[1:] - r_model[None]) / h.T[:, :, None]).permute(1, 2, 0)  # [N, 105, 61]
+        """``r [N, R]`` and ``J [N, R, 61]`` at ``x [N, 61]``, both exact (model and priors)."""
+        r_model, J_model = self._model_residuals(x, obs)
         r_prior, J_prior = self._prior_residuals(x, obs)
         return torch.cat([r_model, r_prior], dim=1), torch.cat([J_model, J_prior], dim=1)
 
@@ -541,6 +550,23 @@ class HandFitter:
             converged=converged,
             reprojection_px=err.astype(np.float32),
         )
+
+
+def _projection_jacobian(points: torch.Tensor, d_points: torch.Tensor, K: torch.Tensor,
+                         min_depth: float = 1e-4) -> torch.Tensor:
+    """Jacobian ``[N, M, 2, P]`` of :func:`hand_mesh_core.camera.project` (pixels) at
+    ``points [N, M, 3]`` (metres), chained with ``d_points [N, M, 3, P]``.
+
+    ``u = f_x X / Z + c_x``, ``v = f_y Y / Z + c_y`` with ``Z`` clamped to ``min_depth``
+    as ``project`` does (no depth derivative where the clamp is active).
+    """
+    depth = points[..., 2:3]
+    inv = 1.0 / depth.clamp(min=min_depth)  # [N, M, 1]
+    moving = (depth > min_depth).to(points.dtype)
+    xy = points[..., :2] * inv  # [N, M, 2]
+    d_xy = (d_points[..., :2, :] - (xy * moving)[..., None] * d_points[..., 2:3, :]) * inv[..., None]
+    focal = torch.stack([K[0, 0], K[1, 1]])[:, None]  # [2, 1]
+    return d_xy * focal
 
 
 def _clone_float64(model: torch.nn.Module) -> torch.nn.Module:
