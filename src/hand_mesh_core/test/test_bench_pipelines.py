@@ -66,17 +66,21 @@ def test_real_hand_crops_and_their_detection(shared_data):
     assert detected == {1: 1, 0: 0}  # the cleanest crop alone is found; an empty frame has none
 
 
-def _row(ms, hands):
+def _stats(m, h):
+    return {"median_ms": m, "p95_ms": m, "mean_ms": m, "min_ms": m, "fps": 1e3 / m, "hands": h, "stages": {}}
+
+
+def _row(ms, hands, photos=None):
     return {"describe": "x", "peak_rss_mib": 1.0, "cuda_max_allocated_mib": None,
-            "counts": {n: {"median_ms": m, "p95_ms": m, "mean_ms": m, "min_ms": m, "fps": 1e3 / m,
-                           "hands": h, "stages": {}} for n, m, h in zip((1, 2, 4, 8), ms, hands)}}
+            "counts": {n: _stats(m, h) for n, m, h in zip((1, 2, 4, 8), ms, hands)},
+            "photos": {p: _stats(m, h) for p, (m, h) in (photos or {}).items()}}
 
 
 def test_targets_compare_only_where_the_two_stage_pipeline_found_the_hands():
     result = BenchResult(meta={}, frames_detected={}, rows={
-        "single_stage/torch": _row([100, 101, 103, 110], [1, 2, 4, 8]),
-        "single_stage/onnxruntime": _row([50, 60, 70, 80], [1, 2, 4, 8]),
-        "two_stage": _row([40, 105, 90, 300], [1, 2, 1, 8]),
+        "single_stage/torch": _row([100, 101, 103, 110], [1, 2, 4, 8], {"a.jpg": (100, 2), "b.jpg": (100, 1)}),
+        "single_stage/onnxruntime": _row([50, 60, 70, 80], [1, 2, 4, 8], {"a.jpg": (50, 2), "b.jpg": (50, 1)}),
+        "two_stage": _row([40, 105, 90, 300], [1, 2, 1, 8], {"a.jpg": (70, 2), "b.jpg": (40, 1)}),
         "single_stage/tensorrt": {"error": "no CUDA"},
     })
     t = result.targets()
@@ -86,6 +90,9 @@ def test_targets_compare_only_where_the_two_stage_pipeline_found_the_hands():
     assert FLAT_TARGET == pytest.approx(1.15)
     assert t["single_stage/torch"]["faster_than_two_stage"] == {2: True, 4: None, 8: True}
     assert t["single_stage/onnxruntime"]["faster_than_two_stage"] == {2: True, 4: None, 8: True}
+    # photos: compared only where the two-stage pipeline processed two or more hands
+    assert t["single_stage/torch"]["faster_on_two_hand_photos"] == {"a.jpg": False}
+    assert t["single_stage/onnxruntime"]["faster_on_two_hand_photos"] == {"a.jpg": True}
 
 
 def test_bench_smoke_run_writes_table_json_plot_and_frames(shared_data, tmp_path):
@@ -123,3 +130,5 @@ def test_bench_smoke_run_writes_table_json_plot_and_frames(shared_data, tmp_path
         assert "error" in data["rows"]["single_stage/tensorrt"]  # reported as unavailable, with the reason
     assert data["meta"]["omp_wait_policy"] == "PASSIVE" and set(data["frames_detected"]) == {"1", "2"}
     assert any(r["stage"] == "backbone" for r in data["profile"])
+    assert data["photos_detected"] and set(data["rows"]["two_stage"]["photos"]) == set(data["photos_detected"])
+    assert "Source photos as they are" in table

@@ -6,6 +6,10 @@ Frames: real hands from ``../shared/data/images`` composed into frames of one fi
 holding 1, 2, 4 and 8 hands (:mod:`.multi_hand_frames`); the reference detector's hand
 count for each frame is measured and reported.
 
+The same pipelines are also measured on the source photos themselves (``photos``), whose
+hands the reference detector finds as they are: real scenes where the two-stage pipeline
+does process two hands, for a measured comparison at 2 hands.
+
 Pipelines, each measured in a fresh process (spawned), so that its peak resident memory
 (``ru_maxrss``) is its own and no runtime's threads or caches disturb another:
 
@@ -79,70 +83,95 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def measure_pipeline(spec: PipelineSpec, frames: dict[int, np.ndarray], repeats: int, warmup: int) -> dict[str, Any]:
+def _measure_frames(
+    predictor: Any, frames: dict[Any, np.ndarray], counts: dict[Any, int] | None, repeats: int, warmup: int
+) -> dict[Any, dict[str, Any]]:
+    """Latency statistics of ``predictor`` per frame; ``counts`` (frame -> hands) set
+    ``max_hands`` before each frame when given (see :class:`PipelineSpec`)."""
+    from hand_mesh_core.camera import intrinsics_from_fov
+
+    Ks = {k: intrinsics_from_fov(f.shape[1], f.shape[0]) for k, f in frames.items()}
+    keys = sorted(frames)
+
+    def run(k: Any) -> tuple[float, Any]:
+        if counts is not None:
+            predictor.max_hands = max(1, counts[k])
+        t = time.perf_counter()
+        pred = predictor.predict(frames[k], Ks[k])
+        return (time.perf_counter() - t) * 1e3, pred
+
+    for _ in range(warmup):
+        for k in keys:
+            run(k)
+    times: dict[Any, list[float]] = {k: [] for k in keys}
+    hands: dict[Any, list[int]] = {k: [] for k in keys}
+    stages: dict[Any, dict[str, list[float]]] = {k: {} for k in keys}
+    for _ in range(repeats):
+        for k in keys:
+            ms, pred = run(k)
+            times[k].append(ms)
+            hands[k].append(len(pred))
+            for key, value in pred.timings.items():
+                if key != "total":
+                    stages[k].setdefault(key, []).append(float(value))
+    out = {}
+    for k in keys:
+        t = times[k]
+        mean = statistics.fmean(t)
+        out[k] = {
+            "median_ms": statistics.median(t),
+            "p95_ms": _percentile(t, 95),
+            "mean_ms": mean,
+            "min_ms": min(t),
+            "fps": 1000.0 / mean,
+            "hands": int(statistics.median(hands[k])),
+            "stages": {name: statistics.median(v) for name, v in stages[k].items()},
+        }
+    return out
+
+
+def measure_pipeline(
+    spec: PipelineSpec,
+    frames: dict[int, np.ndarray],
+    repeats: int,
+    warmup: int,
+    photos: dict[str, np.ndarray] | None = None,
+    photo_hands: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Measure one pipeline in this process (see the module docstring).
 
-    ``frames``: ``{hand count: HxWx3 uint8 RGB}``. Returns a dict with ``"describe"``,
-    ``"peak_rss_mib"``, ``"cuda_max_allocated_mib"`` (or None) and ``"counts"``: per hand
-    count ``median_ms``, ``p95_ms``, ``mean_ms``, ``min_ms``, ``fps``, ``hands``, ``stages``.
-    Raises what ``create_predictor`` raises.
+    ``frames``: ``{hand count: HxWx3 uint8 RGB}``; ``photos``: optional ``{name: image}``
+    measured the same way, with ``photo_hands`` their reference hand counts (used as
+    ``max_hands`` when ``spec.force_counts``). Returns a dict with ``"describe"``,
+    ``"device"``, ``"peak_rss_mib"``, ``"cuda_max_allocated_mib"`` (or None), ``"counts"``
+    (per hand count: ``median_ms``, ``p95_ms``, ``mean_ms``, ``min_ms``, ``fps``,
+    ``hands``, ``stages``) and ``"photos"`` (the same per photo, or empty). Raises what
+    ``create_predictor`` raises.
     """
     import resource
 
     import torch
 
     from hand_mesh_core import create_predictor
-    from hand_mesh_core.camera import intrinsics_from_fov
 
     cuda = str(spec.options.get("device", "cpu")).startswith("cuda")
     predictor = create_predictor(spec.backend, **spec.options)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    Ks = {n: intrinsics_from_fov(f.shape[1], f.shape[0]) for n, f in frames.items()}
-    counts = sorted(frames)
-
-    def run(n: int) -> tuple[float, Any]:
-        if spec.force_counts:
-            predictor.max_hands = n
-        t = time.perf_counter()
-        pred = predictor.predict(frames[n], Ks[n])
-        return (time.perf_counter() - t) * 1e3, pred
-
-    for _ in range(warmup):
-        for n in counts:
-            run(n)
-    times: dict[int, list[float]] = {n: [] for n in counts}
-    hands: dict[int, list[int]] = {n: [] for n in counts}
-    stages: dict[int, dict[str, list[float]]] = {n: {} for n in counts}
-    for _ in range(repeats):
-        for n in counts:
-            ms, pred = run(n)
-            times[n].append(ms)
-            hands[n].append(len(pred))
-            for key, value in pred.timings.items():
-                if key != "total":
-                    stages[n].setdefault(key, []).append(float(value))
+    composed = _measure_frames(predictor, frames, {n: n for n in frames} if spec.force_counts else None,
+                               repeats, warmup)
+    natural = {}
+    if photos:
+        natural = _measure_frames(predictor, photos, photo_hands if spec.force_counts else None, repeats, warmup)
     engine = getattr(predictor, "engine", None)
-    result: dict[str, Any] = {
+    return {
         "describe": engine.describe() if engine is not None else "MediaPipe HandLandmarker + fit (CPU)",
         "device": predictor.device,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "cuda_max_allocated_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
-        "counts": {},
+        "counts": composed,
+        "photos": natural,
     }
-    for n in counts:
-        t = times[n]
-        mean = statistics.fmean(t)
-        result["counts"][n] = {
-            "median_ms": statistics.median(t),
-            "p95_ms": _percentile(t, 95),
-            "mean_ms": mean,
-            "min_ms": min(t),
-            "fps": 1000.0 / mean,
-            "hands": int(statistics.median(hands[n])),
-            "stages": {k: statistics.median(v) for k, v in stages[n].items()},
-        }
-    return result
 
 
 def run_isolated(fn: Any, *args: Any, env: dict[str, str] | None = None) -> Any:
@@ -177,6 +206,7 @@ class BenchResult:
     frames_detected: dict[int, int]
     rows: dict[str, dict[str, Any]]
     profile: list[dict[str, Any]] | None = None
+    photos_detected: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def targets(self) -> dict[str, dict[str, Any]]:
         """Per single-stage pipeline: 8/1 latency ratio (``flat`` when <= :data:`FLAT_TARGET`)
@@ -195,7 +225,14 @@ class BenchResult:
                 n: (c[n]["median_ms"] < two[n]["median_ms"]) if two[n]["hands"] >= n else None
                 for n in c if n >= 2 and two and n in two
             }
-            out[name] = {"ratio": ratio, "flat": ratio <= FLAT_TARGET, "faster_than_two_stage": faster}
+            two_photos = self.rows.get("two_stage", {}).get("photos") or {}
+            photos = {
+                p: row["photos"][p]["median_ms"] < two_photos[p]["median_ms"]
+                for p in sorted(row.get("photos") or {})
+                if p in two_photos and two_photos[p]["hands"] >= 2
+            }
+            out[name] = {"ratio": ratio, "flat": ratio <= FLAT_TARGET, "faster_than_two_stage": faster,
+                         "faster_on_two_hand_photos": photos}
         return out
 
     def to_markdown(self) -> str:
@@ -238,7 +275,25 @@ class BenchResult:
             lines.append(
                 f"- {name}: 8-hand / 1-hand latency {t['ratio']:.2f} (target <= {FLAT_TARGET:.2f}: "
                 f"{'met' if t['flat'] else 'MISSED'}); below two_stage from 2 hands up: {faster or 'no two_stage run'}"
+                + ("; on photos where two_stage processed 2+ hands: "
+                   + ", ".join(f"{p}: {'yes' if ok else 'NO'}" for p, ok in t["faster_on_two_hand_photos"].items())
+                   if t["faster_on_two_hand_photos"] else "")
             )
+        if any(row.get("photos") for row in self.rows.values()):
+            lines += [
+                "",
+                "Source photos as they are (hands the reference detector finds: "
+                + ", ".join(f"{p} {n}" for p, n in sorted(self.photos_detected.items())) + "):",
+                "",
+                "| pipeline | photo | size | hands returned | median ms | p95 ms | stages (median ms) |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for name, row in self.rows.items():
+                for photo, c in sorted((row.get("photos") or {}).items()):
+                    stages = ", ".join(f"{k} {v:.1f}" for k, v in c["stages"].items())
+                    size = self.meta.get("photo_sizes", {}).get(photo, "")
+                    lines.append(f"| {name} | {photo} | {size} | {c['hands']} | {c['median_ms']:.1f} | "
+                                 f"{c['p95_ms']:.1f} | {stages} |")
         if self.profile:
             from hand_mesh_core.bench.single_stage_profile import profile_to_markdown
 
@@ -246,8 +301,8 @@ class BenchResult:
         return "\n".join(lines) + "\n"
 
     def to_json(self, path: str | Path) -> None:
-        data = {"meta": self.meta, "frames_detected": self.frames_detected, "rows": self.rows,
-                "targets": self.targets(), "profile": self.profile}
+        data = {"meta": self.meta, "frames_detected": self.frames_detected, "photos_detected": self.photos_detected,
+                "rows": self.rows, "targets": self.targets(), "profile": self.profile}
         Path(path).write_text(json.dumps(data, indent=2, default=str))
 
     def plot(self, path: str | Path) -> None:
@@ -308,6 +363,7 @@ def run_bench(
     frame_size: tuple[int, int] = (640, 480),
     omp_wait_policy: str = "PASSIVE",
     profile: bool = True,
+    photos: bool = True,
     log: Any = print,
 ) -> BenchResult:
     """Compose the frames, measure every pipeline, write ``bench.md``, ``bench.json``,
@@ -327,6 +383,8 @@ def run_bench(
             ``"ACTIVE"``) or ``"inherit"`` (this process's environment).
         profile: add the stage profile of the single-stage network on the CPU
             (:mod:`.single_stage_profile`).
+        photos: also measure on the source photos in which the reference detector finds
+            hands (see the module docstring).
         log: callable for progress lines.
 
     Raises ``FileNotFoundError`` when no image folder is found and ``ValueError`` for bad
@@ -337,6 +395,7 @@ def run_bench(
     import torch
 
     from hand_mesh_core.bench.multi_hand_frames import collect_hand_crops, compose_frames, count_detected_hands
+    from hand_mesh_core.media import list_images, load_rgb
     from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
     from hand_mesh_core.paths import find_shared_data
     from hand_mesh_core.predictor import resolve_device
@@ -371,6 +430,14 @@ def run_bench(
     sheet = contact_sheet(list(frames.values()), cols=2,
                           labels=[f"{n} hands (MediaPipe finds {detected[n]})" for n in frames])
     cv2.imwrite(str(out / "frames.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    photo_frames: dict[str, np.ndarray] = {}
+    photos_detected: dict[str, int] = {}
+    if photos:
+        candidates = {p.name: load_rgb(p) for p in list_images(images)}
+        found = count_detected_hands(candidates)
+        photo_frames = {name: im for name, im in candidates.items() if found[name] > 0}
+        photos_detected = {name: found[name] for name in photo_frames}
+        log(f"photos: hands found by MediaPipe {photos_detected}")
 
     with tempfile.TemporaryDirectory(prefix="hand_mesh_bench_") as tmp:
         trained = weights is not None or DEFAULT_WEIGHTS.is_file()
@@ -402,7 +469,8 @@ def run_bench(
                 log(f"{spec[0]}: unavailable ({spec[1]})")
                 continue
             log(f"measuring {spec.name} ...")
-            rows[spec.name] = run_isolated(measure_pipeline, spec, frames, repeats, warmup, env=env)
+            rows[spec.name] = run_isolated(measure_pipeline, spec, frames, repeats, warmup, photo_frames,
+                                           photos_detected, env=env)
             row = rows[spec.name]
             log(f"  {row.get('error') or {n: round(c['median_ms'], 1) for n, c in row['counts'].items()}}")
         stage_rows = None
@@ -435,8 +503,10 @@ def run_bench(
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
         "crops": [{"source": c.source, "handedness": c.handedness, "others_inside": c.others_inside} for c in crops],
+        "photo_sizes": {name: f"{im.shape[1]}x{im.shape[0]}" for name, im in photo_frames.items()},
     }
-    result = BenchResult(meta=meta, frames_detected=detected, rows=rows, profile=stage_rows)
+    result = BenchResult(meta=meta, frames_detected=detected, rows=rows, profile=stage_rows,
+                         photos_detected=photos_detected)
     (out / "bench.md").write_text(result.to_markdown())
     result.to_json(out / "bench.json")
     result.plot(out / "bench.png")

@@ -38,6 +38,7 @@ def bench(
     omp_wait_policy: str = typer.Option("PASSIVE", help="OMP_WAIT_POLICY of the measured processes: "
                                         "PASSIVE, ACTIVE or inherit."),
     profile: bool = typer.Option(True, help="Add the stage profile of the single-stage network (CPU)."),
+    photos: bool = typer.Option(True, help="Also measure on the source photos with the hands MediaPipe finds."),
 ) -> None:
     """Per-frame latency (median, p95), throughput and peak memory on real frames with 1-8 hands."""
     from hand_mesh_core.bench.pipelines import run_bench
@@ -50,7 +51,7 @@ def bench(
         result = run_bench(
             out, images=images, runtimes=[r.strip() for r in runtimes.split(",") if r.strip()], device=device,
             counts=_ints(counts), repeats=repeats, warmup=warmup, weights=weights, two_stage=two_stage,
-            frame_size=(width, height), omp_wait_policy=omp_wait_policy, profile=profile, log=lambda line: typer.echo(line, err=True),
+            frame_size=(width, height), omp_wait_policy=omp_wait_policy, profile=profile, photos=photos, log=lambda line: typer.echo(line, err=True),
         )
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
