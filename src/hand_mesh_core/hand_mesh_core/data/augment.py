@@ -60,7 +60,9 @@ class AugmentConfig:
 
     Attributes:
         enabled: False = letterbox only (evaluation).
-        zoom: range of the zoom relative to the plain letterbox (log-uniform).
+        zoom: range of the zoom relative to the plain letterbox (uniform; Albumentations'
+            ``balanced_scale`` is not used: it assumes a range around 1, which the absolute
+            scale ``zoom / zoom_headroom`` is not).
         zoom_headroom: canvas side / input side for the zoomed letterbox (>= zoom[1] avoids
             upsampling beyond the letterbox resolution).
         rotate_deg: rotation drawn uniformly in ``+-rotate_deg``.
@@ -239,7 +241,7 @@ class SampleTransform:
                 A.Affine(scale=(c.zoom[0] * base, c.zoom[1] * base), rotate=(-c.rotate_deg, c.rotate_deg),
                          translate_percent=(-c.translate, c.translate), interpolation=cv2.INTER_LINEAR,
                          mask_interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT, fill=PAD_VALUE,
-                         fill_mask=0, keep_ratio=True, balanced_scale=True, p=1.0),
+                         fill_mask=0, keep_ratio=True, p=1.0),
                 A.CenterCrop(self.size, self.size),
                 A.HorizontalFlip(p=c.flip_probability),
             ], keypoint_params=kp)

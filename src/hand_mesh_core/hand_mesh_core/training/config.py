@@ -18,7 +18,9 @@ of :data:`DEFAULTS`; command-line overrides are OmegaConf dot-list items
     learning rate (pretrained features move slower); ``freeze``: parameter-name prefixes
     kept fixed (e.g. ``backbone.stem``: no gradient through the high-resolution layers,
     much cheaper on CPU); ``warmup_steps`` of linear warm-up, then ``schedule`` ``cosine``
-    (to ``min_lr_ratio`` of ``lr`` at ``trainer.max_steps``) or ``constant``.
+    (to ``min_lr_ratio`` of ``lr`` at ``trainer.max_steps``, or after ``time_budget_min``
+    minutes of training when that comes first: pair it with ``trainer.max_time``) or
+    ``constant``.
 ``trainer``
     keyword arguments of ``lightning.Trainer`` (``max_steps``, ``accelerator``, ``devices``,
     ``num_nodes``, ``strategy`` e.g. ``ddp``, ``precision`` e.g. ``16-mixed``,
@@ -56,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "warmup_steps": 100,
         "schedule": "cosine",
         "min_lr_ratio": 0.05,
+        "time_budget_min": None,
     },
     "trainer": {
         "max_steps": 1000,
@@ -136,6 +139,8 @@ def _check(cfg: DictConfig) -> None:
         raise ValueError("optim.lr must be > 0, weight_decay and backbone_lr_scale >= 0")
     if o.schedule not in SCHEDULES:
         raise ValueError(f"optim.schedule must be one of {SCHEDULES}, got {o.schedule!r}")
+    if o.get("time_budget_min") is not None and float(o.time_budget_min) <= 0:
+        raise ValueError(f"optim.time_budget_min must be > 0 or null, got {o.time_budget_min}")
     if int(o.warmup_steps) < 0 or not 0.0 <= float(o.min_lr_ratio) <= 1.0:
         raise ValueError("optim.warmup_steps must be >= 0 and min_lr_ratio in [0, 1]")
     if int(cfg.trainer.max_steps) < 1:

@@ -16,6 +16,7 @@ term, which are logged (``train/loss``, ``train/<term>``, ``train/hands``).
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import lightning.pytorch as pl
@@ -91,12 +92,31 @@ class SingleStageModule(pl.LightningModule):
         targets: Targets = batch["targets"]
         outputs = self.net(images)
         loss = self.objective(self.net, outputs, targets, images=images)
+        total = loss.total
+        if stage == "train" and targets.batch_index.numel() == 0:
+            total = total + self._touch_per_hand_heads(outputs["features"])
         bs = images.shape[0]
         self.log(f"{stage}/loss", loss.total.detach(), prog_bar=True, batch_size=bs, sync_dist=stage != "train")
         for name, value in loss.terms.items():
             self.log(f"{stage}/{name}", value, batch_size=bs, sync_dist=stage != "train")
         self.log(f"{stage}/hands", float(targets.batch_index.numel()) / bs, batch_size=bs)
-        return loss.total
+        return total
+
+    def _touch_per_hand_heads(self, features: torch.Tensor) -> torch.Tensor:
+        """A zero that depends on every per-hand head parameter.
+
+        A batch without any labelled hand leaves the per-hand heads out of the graph; under
+        DDP every rank must produce a gradient for every parameter in each step (else the
+        all-reduce waits for buckets that never fill), so the heads are evaluated at one
+        cell and multiplied by 0: their gradients are zeros, the loss is unchanged.
+        """
+        b = torch.zeros(1, dtype=torch.long, device=features.device)
+        cells = torch.zeros(1, 2, dtype=torch.long, device=features.device)
+        touched = self.net.parameters_at(features, b, cells).sum()
+        if self.net.heads.appearance_head is not None:
+            albedo, sh = self.net.appearance(features, b, cells)
+            touched = touched + albedo.sum() + sh.sum()
+        return 0.0 * touched
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -116,26 +136,54 @@ class SingleStageModule(pl.LightningModule):
             for p in backbone:
                 p.requires_grad_(False)
         optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=float(o.weight_decay))
-        schedule = lr_factor(int(o.warmup_steps), int(self.cfg.trainer.max_steps), str(o.schedule), float(o.min_lr_ratio))
+        budget = o.get("time_budget_min")
+        schedule = lr_factor(int(o.warmup_steps), int(self.cfg.trainer.max_steps), str(o.schedule),
+                             float(o.min_lr_ratio), float(budget) * 60.0 if budget else None)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class lr_factor:  # noqa: N801 - a picklable function object (checkpoints hold the scheduler)
     """Learning-rate factor at step ``k``: linear warm-up over ``warmup`` steps from 1/warmup,
-    then ``constant`` 1 or ``cosine`` from 1 to ``min_ratio`` at ``total`` steps (Loshchilov &
-    Hutter, SGDR, 2017, without restarts)."""
+    then ``constant`` 1 or ``cosine`` from 1 to ``min_ratio`` (Loshchilov & Hutter, SGDR,
+    2017, without restarts) over the rest of the run.
 
-    def __init__(self, warmup: int, total: int, schedule: str, min_ratio: float) -> None:
+    The run ends at ``total`` steps or, when ``budget_s`` is given, after ``budget_s``
+    seconds of training, whichever comes first: the cosine's progress is the larger of the
+    two fractions, so the rate has annealed when a wall-clock budget runs out on a machine
+    slower than planned (pair it with ``trainer.max_time``). Training time is accumulated
+    between calls (wall clock; a gap over :attr:`MAX_GAP_S` counts as a pause, e.g. a
+    resume). ``LambdaLR`` stores this object's attributes in checkpoints, so the
+    accumulated time survives a resume.
+    """
+
+    #: Longest gap between two steps counted as training time (seconds).
+    MAX_GAP_S = 600.0
+
+    def __init__(self, warmup: int, total: int, schedule: str, min_ratio: float, budget_s: float | None = None) -> None:
         self.warmup, self.total, self.schedule, self.min_ratio = warmup, total, schedule, min_ratio
+        self.budget_s = budget_s
+        self.elapsed_s = 0.0
+        self.last_call = None
+
+    def progress(self, step: int) -> float:
+        """Fraction of the annealing phase done at ``step``, in [0, 1]."""
+        span = max(1, self.total - self.warmup)
+        p = (step - self.warmup) / span
+        if self.budget_s:
+            p = max(p, self.elapsed_s / self.budget_s)
+        return min(1.0, max(0.0, p))
 
     def __call__(self, step: int) -> float:
+        now = time.time()
+        if self.last_call is not None and 0.0 <= now - self.last_call <= self.MAX_GAP_S:
+            self.elapsed_s += now - self.last_call
+        self.last_call = now
         if step < self.warmup:
             return (step + 1) / self.warmup
         if self.schedule == "constant":
             return 1.0
-        span = max(1, self.total - self.warmup)
-        t = min(1.0, (step - self.warmup) / span)
+        t = self.progress(step)
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 

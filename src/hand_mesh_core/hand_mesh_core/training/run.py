@@ -5,7 +5,8 @@ the :class:`~.module.SingleStageModule` and :class:`~hand_mesh_core.data.datamod
 and runs ``Trainer.fit`` with, in ``output.dir``:
 
 * ``tensorboard/`` — TensorBoard event files (``train/loss``, each loss term, learning rate);
-* ``metrics.csv`` — the same scalars as CSV (Lightning's ``CSVLogger``, ``csv/``);
+* ``csv/version_<n>/metrics.csv`` — the same scalars as CSV (Lightning's ``CSVLogger``), one
+  folder per session (a resumed run starts a new one);
 * ``checkpoints/`` — periodic checkpoints (``step=<N>.ckpt``, the newest ``keep``) and
   ``last.ckpt``, written every ``checkpoint.every_n_train_steps`` steps and/or
   ``every_n_minutes`` minutes; ``resume=True`` continues from ``last.ckpt`` (optimizer,
@@ -62,7 +63,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: list | None =
     )
     loggers = [
         TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""),
-        CSVLogger(save_dir=str(run_dir), name="csv", version=""),
+        CSVLogger(save_dir=str(run_dir), name="csv"),  # version_<n> per session: a resume keeps older CSVs
     ]
     trainer_kw: dict[str, Any] = OmegaConf.to_container(cfg.trainer, resolve=True)
     return pl.Trainer(
@@ -110,8 +111,8 @@ def train(cfg: DictConfig, resume: bool = True, extra_callbacks: list | None = N
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume and last.is_file() else None)
     wall = time.perf_counter() - start
     weights = None
+    trainer.save_checkpoint(str(last))  # a collective under DDP: every rank calls it, rank 0 writes
     if trainer.is_global_zero:
-        trainer.save_checkpoint(str(last))
         weights = export_checkpoint(last, run_dir / str(cfg.export.name), fp16=bool(cfg.export.fp16),
                                     provenance={"wall_s_last_session": round(wall, 1)})
     return TrainResult(run_dir, last if last.is_file() else None, weights, int(trainer.global_step), wall)
