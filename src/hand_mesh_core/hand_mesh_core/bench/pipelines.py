@@ -428,7 +428,7 @@ def run_bench(
     detected = count_detected_hands(frames)
     log(f"frames {frame_size[0]}x{frame_size[1]}: hands in frame -> found by MediaPipe {detected}")
     sheet = contact_sheet(list(frames.values()), cols=2,
-                          labels=[f"{n} hands (MediaPipe finds {detected[n]})" for n in frames])
+                          labels=[f"{n} hand{'s' if n != 1 else ''} (MediaPipe finds {detected[n]})" for n in frames])
     cv2.imwrite(str(out / "frames.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     photo_frames: dict[str, np.ndarray] = {}
     photos_detected: dict[str, int] = {}
