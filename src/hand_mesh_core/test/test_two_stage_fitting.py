@@ -168,23 +168,32 @@ def test_solver_recovers_from_a_poor_start(fitter, models):
     np.testing.assert_allclose(fit.keypoints_3d[:, 0, 2], kp[:, 0, 2], rtol=0.05)
 
 
-def test_solver_jacobian_matches_central_differences(fitter, models):
-    """The exact Jacobian the solver uses (model, projection, priors) against central
-    differences of its residuals, for a right and a left hand in one batch (one model call
-    per side)."""
+def test_solver_normal_equations_match_central_differences(fitter, models):
+    """The normal equations the solver forms from exact Jacobians (model, projection,
+    priors) against ``J^T J`` and ``J^T r`` with ``J`` from central differences of its
+    residuals, for a right and a left hand in one batch (one model call per side)."""
     rng = np.random.default_rng(11)
     params, _, uv, _, world = _plant(models, ["right", "left"], [0.45, 0.7], rng)
     x0 = params + rng.normal(scale=0.05, size=params.shape)  # away from the solution: nonzero residuals
+    x0[0, PARAM_SLICES["hand_pose"]][:9] = [1.8, 0.0, 0.0, 0.0, 0.0, -0.9, 0.0, 0.0, 0.0]  # beyond the limits
     cam_world = np.stack([fitter.camera_world(uv[n], world[n], K) for n in range(2)])
     obs = fitter._observations(["right", "left"], uv, cam_world, K, x0)
     x = torch.as_tensor(x0)
-    _, J = fitter._residuals_and_jacobian(x, obs)
+    ev = fitter._evaluate(x, obs)
+    assert (ev.limit_residuals[0] > 0).sum() >= 2
+    A, g = fitter._normal_equations(ev, obs)
     h = 1e-6
-    numeric = torch.zeros_like(J)
+    J = torch.zeros(2, ev.residuals.shape[1], NUM_PARAMS, dtype=torch.float64)
     for k in range(NUM_PARAMS):
         step = torch.zeros_like(x)
         step[:, k] = h
-        numeric[:, :, k] = (fitter._residuals_and_jacobian(x + step, obs)[0]
-                            - fitter._residuals_and_jacobian(x - step, obs)[0]) / (2 * h)
+        J[:, :, k] = (fitter._evaluate(x + step, obs).residuals - fitter._evaluate(x - step, obs).residuals) / (2 * h)
     # (no joint-limit kink lies within +-h of this seeded start)
-    assert (J - numeric).abs().max().item() < 1e-5 * J.abs().max().item()
+    assert torch.allclose(ev.cost, 0.5 * (ev.residuals ** 2).sum(-1))
+    # compared after scaling every parameter to unit curvature (entries span many decades)
+    A_num = J.transpose(1, 2) @ J
+    g_num = (J.transpose(1, 2) @ ev.residuals[..., None])[..., 0]
+    scale = A_num.diagonal(dim1=1, dim2=2).rsqrt()
+    assert ((A - A_num) * scale[:, :, None] * scale[:, None, :]).abs().max().item() < 1e-6
+    r_norm = ev.residuals.norm(dim=1, keepdim=True)
+    assert ((g - g_num) * scale / r_norm).abs().max().item() < 1e-6

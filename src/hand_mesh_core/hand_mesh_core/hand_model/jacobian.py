@@ -25,10 +25,13 @@ Checked against autograd in ``test_hand_model_jacobian.py``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from hand_mesh_core.hand_model import lbs
 from hand_mesh_core.hand_model.keypoints import MANO_PARENTS
+from hand_mesh_core.hand_model.model import Articulation
 
 _TREE: dict[tuple[torch.dtype, torch.device], dict[str, torch.Tensor]] = {}
 
@@ -59,6 +62,39 @@ def _tree_constants(dtype: torch.dtype, device: torch.device) -> dict[str, torch
     return found
 
 
+@dataclass
+class KeypointPass:
+    """A keypoints-only forward pass that keeps what :func:`keypoint_jacobian` needs.
+
+    Attributes:
+        keypoints: ``[B, 21, 3]`` metres, MediaPipe order (``transl`` added), identical to
+            ``HandModel.forward(..., compute_vertices=False).keypoints``.
+        articulation: the posed skeleton (:class:`~hand_mesh_core.hand_model.model.Articulation`).
+        tip_rest: ``[B, 5, 3]`` rest positions of the fingertip vertices.
+    """
+
+    keypoints: torch.Tensor
+    articulation: Articulation
+    tip_rest: torch.Tensor
+
+
+def keypoint_pass(model, betas=None, global_orient=None, hand_pose=None, transl=None) -> KeypointPass:
+    """The keypoints of ``model`` (arguments as for ``HandModel.forward``), keeping the
+    intermediate results for :func:`keypoint_jacobian` (a solver can evaluate its cost
+    first and ask for the Jacobian only where it needs one).
+
+    Raises:
+        ValueError: an input has a wrong shape or the batch sizes differ.
+    """
+    betas, global_orient, hand_pose, transl = model._inputs(betas, global_orient, hand_pose, transl)
+    art = model._articulate(betas, global_orient, hand_pose)
+    tip_rest = model._tip_rest(betas, art.feature)
+    keypoints = model._keypoints(art.joints, lbs.skin(tip_rest, model.tip_weights, art.a_rot, art.a_trans))
+    if transl is not None:
+        keypoints = keypoints + transl[:, None]
+    return KeypointPass(keypoints, art, tip_rest)
+
+
 def keypoints_with_jacobian(model, betas=None, global_orient=None, hand_pose=None,
                             transl=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Keypoints of ``model`` and their exact Jacobian with respect to the parameters.
@@ -71,24 +107,28 @@ def keypoints_with_jacobian(model, betas=None, global_orient=None, hand_pose=Non
     Returns:
         ``(keypoints [B, 21, 3], jacobian [B, 21, 3, P])``: the keypoints (metres,
         MediaPipe order, identical to ``forward(..., compute_vertices=False).keypoints``)
-        and ``d keypoints / d params`` with ``P = 3 + pose_dim + S + 3`` columns in the
-        order ``[global_orient, hand_pose, betas, transl]`` (metres per radian, metres per
-        unit of beta, 1 for the translation). Differentiable, any dtype and device.
+        and ``d keypoints / d params`` (:func:`keypoint_jacobian`).
 
     Raises:
         ValueError: an input has a wrong shape or the batch sizes differ.
     """
-    betas, global_orient, hand_pose, transl = model._inputs(betas, global_orient, hand_pose, transl)
-    art = model._articulate(betas, global_orient, hand_pose)
-    b = betas.shape[0]
+    done = keypoint_pass(model, betas, global_orient, hand_pose, transl)
+    return done.keypoints, keypoint_jacobian(model, done)
+
+
+def keypoint_jacobian(model, done: KeypointPass) -> torch.Tensor:
+    """``d keypoints / d params`` ``[B, 21, 3, P]`` at the parameters of a :func:`keypoint_pass`.
+
+    ``P = 3 + pose_dim + S + 3`` columns in the order ``[global_orient, hand_pose, betas,
+    transl]`` (metres per radian, metres per unit of beta, 1 for the translation); rows in
+    MediaPipe keypoint order. Differentiable, any dtype and device. ``model`` must be the
+    one that made ``done``.
+    """
+    art, tip_rest = done.articulation, done.tip_rest
+    b = tip_rest.shape[0]
     tree = _tree_constants(art.rot.dtype, art.rot.device)
     weights = model.tip_weights  # [5, 16]
     a_rot, posed = art.a_rot, art.joints
-    tip_rest = model._tip_rest(betas, art.feature)  # [B, 5, 3]
-    tips = lbs.skin(tip_rest, weights, a_rot, art.a_trans)
-    keypoints = model._keypoints(posed, tips)
-    if transl is not None:
-        keypoints = keypoints + transl[:, None]
 
     # --- rotations: world angle per unit of each axis-angle component, [B, 16, 3 (xyz), 3 (m)]
     right = lbs.rotation_right_jacobian(art.rotvecs)
@@ -105,12 +145,11 @@ def keypoints_with_jacobian(model, betas=None, global_orient=None, hand_pose=Non
     if art.feature is not None:  # pose correctives move the tips' rest positions
         d_rot = art.rot[:, 1:, None] @ lbs.skew(right[:, 1:].transpose(-1, -2))  # [B, 15, 3 (m), 3, 3]
         d_rest = torch.einsum("bjmr,jrq->bqjm", d_rot.reshape(b, 15, 3, 9), model.tip_posedirs.reshape(15, 9, 15))
-        corrective = blended @ d_rest.reshape(b, 5, 3, 45)  # [B, 5, 3, 45]
-        rot_cols = torch.cat([rot_cols[:, :16], torch.cat(
-            [rot_cols[:, 16:, :, :3], rot_cols[:, 16:, :, 3:] + corrective], dim=-1)], dim=1)
+        corrective = blended @ d_rest.reshape(b, 5, 3, 45)  # [B, 5 tips, 3, 45 hand_pose columns]
+        rot_cols = rot_cols + torch.nn.functional.pad(corrective, (3, 0, 0, 0, 16, 0))
 
     # --- shape: rest joints and tips are linear in betas, the posed ones linear in those
-    s = betas.shape[1]
+    s = model.num_betas
     d_joints_rest = model.j_shapedirs  # [16, 3, S]
     d_rel = (tree["relative"] @ d_joints_rest.reshape(16, 3 * s)).reshape(16, 3, s)
     parent_rot = torch.cat([tree["eye3"].expand(b, 1, 3, 3), a_rot], dim=1).index_select(1, tree["parent_in_padded"])
@@ -123,5 +162,4 @@ def keypoints_with_jacobian(model, betas=None, global_orient=None, hand_pose=Non
     if model.pca_basis is not None:
         pose_cols = rot_cols[..., 3:] @ model.pca_basis.T
         rot_cols = torch.cat([rot_cols[..., :3], pose_cols], dim=-1)
-    jacobian = torch.cat([rot_cols, shape_cols, transl_cols], dim=-1).index_select(1, model._keypoint_index)
-    return keypoints, jacobian
+    return torch.cat([rot_cols, shape_cols, transl_cols], dim=-1).index_select(1, model._keypoint_index)

@@ -61,7 +61,9 @@ FINGER_JOINTS: dict[str, tuple[int, int, int]] = {
 }
 
 #: Kinematic levels of the MANO tree: joints of one level only have parents in earlier
-#: levels, so one batched matrix product per level composes the whole chain.
+#: levels, so one batched matrix product per level composes the whole chain. Below the
+#: root, the k-th joint of a level is the child of the k-th joint of the previous level
+#: (one finger per position: index, middle, pinky, ring, thumb).
 KINEMATIC_LEVELS: tuple[tuple[int, ...], ...] = (
     (0,),
     (1, 4, 7, 10, 13),
@@ -76,6 +78,8 @@ def _check() -> None:
     assert sorted(MANO_TO_KEYPOINTS) == list(range(21))
     for level, joints in enumerate(KINEMATIC_LEVELS[1:], start=1):
         assert all(MANO_PARENTS[j] in KINEMATIC_LEVELS[level - 1] for j in joints)
+        if level > 1:  # finger by finger
+            assert tuple(MANO_PARENTS[j] for j in joints) == KINEMATIC_LEVELS[level - 1]
 
 
 _check()

@@ -59,7 +59,8 @@ import numpy as np
 import torch
 
 from hand_mesh_core.camera import project, validate_intrinsics
-from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles, pose_from_anatomical
+from hand_mesh_core.hand_model.jacobian import KeypointPass, keypoint_jacobian, keypoint_pass
+from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles
 from hand_mesh_core.two_stage.initialisation import inverse_kinematics, lift_to_rays, ray_rotation, solve_translation
 
 #: Layout of the parameter vector of one hand.
@@ -118,6 +119,27 @@ class FitSettings:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.max_iterations < 1 or self.max_iterations_warm < 1:
             raise ValueError("max_iterations and max_iterations_warm must be >= 1")
+
+
+@dataclasses.dataclass
+class _Evaluation:
+    """Residuals of a batch of hands at parameters ``x [N, 61]`` (see :meth:`HandFitter._evaluate`).
+
+    ``residuals [N, 205]``: reprojection (42), metric shape (63), joint limits (45),
+    Gaussian angle prior (45, ``angles * angle_weight``), betas (10). ``cost [N]`` is half
+    their squared norm. ``beyond``, ``limit_residuals``, ``angles`` ``[N, 45]`` are the
+    anatomical angles' signed excess over their limits, its residuals and the angles.
+    ``passes``: ``(side, hand indices or None for all, KeypointPass)`` per model call.
+    """
+
+    x: torch.Tensor
+    cost: torch.Tensor
+    residuals: torch.Tensor
+    keypoints: torch.Tensor
+    passes: list[tuple[str, torch.Tensor | None, KeypointPass]]
+    beyond: torch.Tensor
+    limit_residuals: torch.Tensor
+    angles: torch.Tensor
 
 
 @dataclasses.dataclass
@@ -196,6 +218,7 @@ class HandFitter:
             self._models64[side] = m64
         self.mirror_left = self._left_is_mirrored_right()
         self._angle_maps = {side: self._angle_map(side) for side in self._models64}
+        self._frames_np = {side: m.joint_frames[1:].detach().cpu().double().numpy() for side, m in self._models64.items()}
         # keypoints of the zero full pose (template), where the inverse kinematics start
         self._mean_pose = {side: m.mean_pose.detach().double().cpu().numpy() for side, m in self._models64.items()}
         self._rest_keypoints = {}
@@ -242,27 +265,6 @@ class HandFitter:
         )
         return model(**kwargs).keypoints
 
-    def _keypoints_and_jacobian(self, x: torch.Tensor,
-                                side_index: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keypoints ``[N, 21, 3]`` and their Jacobian ``[N, 21, 3, 61]`` at ``x [N, 61]``
-        (hand ``n`` has a fixed side; exact, :meth:`HandModel.keypoints_with_jacobian`)."""
-        def side_call(side: str, sub: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self._models64[side].keypoints_with_jacobian(
-                betas=sub[:, PARAM_SLICES["betas"]],
-                global_orient=sub[:, PARAM_SLICES["global_orient"]],
-                hand_pose=sub[:, PARAM_SLICES["hand_pose"]],
-                transl=sub[:, PARAM_SLICES["transl"]],
-            )
-
-        if len(side_index) == 1:
-            return side_call(next(iter(side_index)), x)
-        N = x.shape[0]
-        kp = x.new_empty(N, 21, 3)
-        jac = x.new_empty(N, 21, 3, NUM_PARAMS)
-        for side, idx in side_index.items():
-            kp[idx], jac[idx] = side_call(side, x[idx])
-        return kp, jac
-
     def _angle_map(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(A [45, 45], a0 [45])``: anatomical angles (joint-major: flexion, abduction,
         twist per joint) are ``A hand_pose + a0`` (:func:`anatomical_angles` is linear in the
@@ -274,44 +276,73 @@ class HandFitter:
         return A, a0
 
     # ----------------------------------------------------------------- residuals
-    def _model_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reprojection and metric-shape residuals ``[N, 105]`` and their Jacobian
-        ``[N, 105, 61]`` at ``x [N, 61]`` (chain rule through :func:`_projection_jacobian`)."""
+    def _evaluate(self, x: torch.Tensor, obs: dict[str, Any]) -> _Evaluation:
+        """Residuals and cost of every hand at ``x [N, 61]`` (keypoints-only model passes, one
+        per side; no Jacobian yet, see :meth:`_normal_equations`)."""
         st = self.settings
-        kp, d_kp = self._keypoints_and_jacobian(x, obs["side_index"])
-        N = x.shape[0]
-        uv = project(kp, obs["K"])
-        scale = obs["px_to_m"][:, None, None] / st.sigma_2d  # [N, 1, 1]
-        r2d = (uv - obs["uv"]) * scale
-        J2d = _projection_jacobian(kp, d_kp, obs["K"]) * scale[..., None]
-        r3d = (kp - kp.mean(dim=-2, keepdim=True) - obs["world"]) / st.sigma_3d
-        J3d = (d_kp - d_kp.mean(dim=1, keepdim=True)) / st.sigma_3d
-        r = torch.cat([r2d.reshape(N, 42), r3d.reshape(N, 63)], dim=-1)
-        return r, torch.cat([J2d.reshape(N, 42, NUM_PARAMS), J3d.reshape(N, 63, NUM_PARAMS)], dim=1)
+        passes = []
+        for side, idx in obs["side_index"].items():
+            sub = x if idx is None else x[idx]
+            passes.append((side, idx, keypoint_pass(
+                self._models64[side],
+                betas=sub[:, PARAM_SLICES["betas"]],
+                global_orient=sub[:, PARAM_SLICES["global_orient"]],
+                hand_pose=sub[:, PARAM_SLICES["hand_pose"]],
+                transl=sub[:, PARAM_SLICES["transl"]],
+            )))
+        if len(passes) == 1:
+            kp = passes[0][2].keypoints
+        else:
+            kp = x.new_empty(x.shape[0], 21, 3)
+            for _, idx, done in passes:
+                kp[idx] = done.keypoints
+        r2d = (project(kp, obs["K"]) - obs["uv"]) * obs["scale_2d"]  # [N, 21, 2]
+        r3d = (kp - kp.mean(dim=-2, keepdim=True) - obs["world"]) / st.sigma_3d  # [N, 21, 3]
+        angles = (obs["angle_map"] @ x[:, PARAM_SLICES["hand_pose"], None])[..., 0] + obs["angle_offset"]
+        beyond = angles - angles.clamp(obs["limits"][0], obs["limits"][1])  # signed excess over the limits
+        r_limits = beyond.abs() / st.sigma_limits
+        r_angles = angles * obs["angle_weight"]
+        r_betas = x[:, PARAM_SLICES["betas"]] / st.sigma_betas
+        r = torch.cat([r2d.flatten(1), r3d.flatten(1), r_limits, r_angles, r_betas], dim=1)
+        return _Evaluation(x, 0.5 * (r * r).sum(-1), r, kp, passes, beyond, r_limits, angles)
 
-    def _prior_residuals(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prior residuals ``[N, 100]`` and their exact Jacobian ``[N, 100, 61]`` at ``x [N, 61]``.
+    def _normal_equations(self, ev: _Evaluation, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gauss-Newton normal equations ``(J^T J [N, 61, 61], J^T r [N, 61])`` at an
+        evaluation, with the exact Jacobian ``J`` of all residuals.
 
-        All are (piecewise) linear in ``hand_pose`` and ``betas``: joint-limit hinge (45),
-        twist (15), flexion/abduction (30), betas (10). Only the hinge rows of the Jacobian
-        depend on ``x`` (on which limits are crossed); the rest is ``obs["prior_jacobian"]``.
+        Model residuals: the hand model's keypoint Jacobian (:func:`keypoint_jacobian`)
+        chained with the pinhole projection (:func:`_projection_jacobian`) and the centring.
+        Priors: the angles are ``A hand_pose + a0`` (``A = obs["angle_map"]``), so their rows
+        are ``diag(w) A`` with ``w`` the joint-limit slope (``+-1/sigma_limits`` outside a
+        limit, 0 inside) or the Gaussian weight, and the betas' rows ``I / sigma_betas``;
+        their ``J^T J`` and ``J^T r`` are formed directly.
         """
         st = self.settings
-        angles = (obs["angle_map"] @ x[:, PARAM_SLICES["hand_pose"], None])[..., 0] + obs["angle_offset"]
-        low, high = obs["limits"]
-        r_limits = (torch.relu(low - angles) + torch.relu(angles - high)) / st.sigma_limits
-        slope = ((angles > high).to(x.dtype) - (angles < low).to(x.dtype)) / st.sigma_limits
-        J = obs["prior_jacobian"].clone()
-        J[:, 0:45, PARAM_SLICES["hand_pose"]] = slope[..., None] * obs["angle_map"]
-        r = torch.cat([r_limits, angles[:, obs["twist_rows"]] / st.sigma_twist,
-                       angles[:, obs["bend_rows"]] / st.sigma_pose, x[:, PARAM_SLICES["betas"]] / st.sigma_betas], dim=-1)
-        return r, J
-
-    def _residuals_and_jacobian(self, x: torch.Tensor, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``r [N, R]`` and ``J [N, R, 61]`` at ``x [N, 61]``, both exact (model and priors)."""
-        r_model, J_model = self._model_residuals(x, obs)
-        r_prior, J_prior = self._prior_residuals(x, obs)
-        return torch.cat([r_model, r_prior], dim=1), torch.cat([J_model, J_prior], dim=1)
+        x = ev.x
+        N = x.shape[0]
+        if len(ev.passes) == 1:
+            side, _, done = ev.passes[0]
+            d_kp = keypoint_jacobian(self._models64[side], done)
+        else:
+            d_kp = x.new_empty(N, 21, 3, NUM_PARAMS)
+            for side, idx, done in ev.passes:
+                d_kp[idx] = keypoint_jacobian(self._models64[side], done)
+        J2d = _projection_jacobian(ev.keypoints, d_kp, obs["K"]) * obs["scale_2d"][..., None]
+        J3d = (d_kp - d_kp.mean(dim=1, keepdim=True)) / st.sigma_3d
+        J = torch.cat([J2d.reshape(N, 42, NUM_PARAMS), J3d.reshape(N, 63, NUM_PARAMS)], dim=1)
+        Jt = J.transpose(1, 2)
+        A = Jt @ J
+        g = (Jt @ ev.residuals[:, :105, None])[..., 0]
+        slope = ev.beyond.sign() / st.sigma_limits
+        angle_map = obs["angle_map"]
+        pose = PARAM_SLICES["hand_pose"]
+        A[:, pose, pose] += angle_map.transpose(1, 2) @ ((slope * slope + obs["angle_weight"] ** 2)[..., None] * angle_map)
+        g[:, pose] += (angle_map.transpose(1, 2) @ (slope * ev.limit_residuals
+                                                    + obs["angle_weight"] * ev.residuals[:, 150:195])[..., None])[..., 0]
+        betas = PARAM_SLICES["betas"]
+        A.diagonal(dim1=1, dim2=2)[:, betas] += 1.0 / st.sigma_betas ** 2
+        g[:, betas] += ev.residuals[:, 195:] / st.sigma_betas
+        return A, g
 
     # ----------------------------------------------------------------- public API
     def initial_params(self, sides: Sequence[str], keypoints_2d: np.ndarray, world: np.ndarray,
@@ -342,12 +373,17 @@ class HandFitter:
         return x0
 
     def _clamp_to_limits(self, side: str, full_pose: np.ndarray) -> np.ndarray:
-        """``[N, 45]`` full pose with its anatomical angles clipped into the joint limits."""
-        frames = self._models64[side].joint_frames
-        angles = anatomical_angles(torch.as_tensor(full_pose, dtype=frames.dtype, device=frames.device), side, frames)
-        limits = torch.as_tensor(LIMITS_RAD, dtype=frames.dtype, device=frames.device)
-        angles = torch.maximum(torch.minimum(angles, limits[..., 1]), limits[..., 0])
-        return pose_from_anatomical(angles, side, frames).cpu().numpy()
+        """``[N, 45]`` full pose with its anatomical angles clipped into the joint limits.
+
+        The angles are the pose in each joint's anatomical frame ``F`` (columns flexion,
+        abduction, twist axes), ``F^T r`` (:func:`anatomical_angles`); clipped, they map back
+        with ``F`` (:func:`~hand_mesh_core.hand_model.joint_limits.pose_from_anatomical`). Written with NumPy on the model's frames:
+        a handful of small products, cheaper than torch calls at this size.
+        """
+        frames = self._frames_np[side]  # [15, 3, 3]
+        angles = (full_pose.reshape(-1, 15, 1, 3) @ frames)[:, :, 0]  # [N, 15, 3]
+        angles = np.clip(angles, LIMITS_RAD[..., 0], LIMITS_RAD[..., 1])
+        return (frames @ angles[..., None]).reshape(-1, 45)
 
     def camera_world(self, uv: np.ndarray, world: np.ndarray, K: np.ndarray) -> np.ndarray:
         """``[21, 3]`` world landmarks ``world [21, 3]`` (m) centred and, with
@@ -426,35 +462,29 @@ class HandFitter:
     def _observations(self, sides, keypoints_2d, cam_world, K, x0) -> dict[str, Any]:
         """Tensors the residuals need (``cam_world``: :meth:`camera_world` of each hand)."""
         dev, f64 = self.device, torch.float64
+        st = self.settings
         # metres per pixel at the initial depth of each hand (z of the translation)
         z0 = np.maximum(x0[:, PARAM_SLICES["transl"]][:, 2], 0.05)
-        side_index = {
-            side: torch.tensor([n for n, s in enumerate(sides) if s == side], device=dev)
-            for side in sorted(set(sides))
+        px_to_m = z0 / np.sqrt(K[0, 0] * K[1, 1])
+        groups = sorted(set(sides))
+        side_index = {  # None: every hand
+            side: None if len(groups) == 1 else torch.tensor([n for n, s in enumerate(sides) if s == side], device=dev)
+            for side in groups
         }
-        maps = {side: self._angle_maps[side] for side in side_index}
-        angle_map = torch.stack([maps[s][0] for s in sides])
-        angle_offset = torch.stack([maps[s][1] for s in sides])
+        maps = {side: self._angle_maps[side] for side in groups}
         limits = torch.as_tensor(LIMITS_RAD, dtype=f64, device=dev).reshape(45, 2)
-        rows = torch.arange(45, device=dev).reshape(15, 3)
-        st = self.settings
-        prior_jacobian = torch.zeros(len(sides), 100, NUM_PARAMS, dtype=f64, device=dev)
-        pose_cols = PARAM_SLICES["hand_pose"]
-        prior_jacobian[:, 45:60, pose_cols] = angle_map[:, rows[:, 2]] / st.sigma_twist
-        prior_jacobian[:, 60:90, pose_cols] = angle_map[:, rows[:, :2].reshape(30)] / st.sigma_pose
-        prior_jacobian[:, 90:100, PARAM_SLICES["betas"]] = torch.eye(10, dtype=f64, device=dev) / st.sigma_betas
+        # Gaussian prior weight of each anatomical angle: twist, or flexion/abduction
+        weight = np.tile([1.0 / st.sigma_pose, 1.0 / st.sigma_pose, 1.0 / st.sigma_twist], 15)
         return {
-            "prior_jacobian": prior_jacobian,
             "K": torch.as_tensor(K, dtype=f64, device=dev),
             "uv": torch.as_tensor(keypoints_2d, dtype=f64, device=dev),
             "world": torch.as_tensor(cam_world, dtype=f64, device=dev),
-            "px_to_m": torch.as_tensor(z0 / np.sqrt(K[0, 0] * K[1, 1]), dtype=f64, device=dev),
+            "scale_2d": torch.as_tensor(px_to_m / st.sigma_2d, dtype=f64, device=dev)[:, None, None],
             "side_index": side_index,
-            "angle_map": angle_map,
-            "angle_offset": angle_offset,
+            "angle_map": torch.stack([maps[s][0] for s in sides]),
+            "angle_offset": torch.stack([maps[s][1] for s in sides]),
+            "angle_weight": torch.as_tensor(weight, dtype=f64, device=dev),
             "limits": (limits[:, 0], limits[:, 1]),
-            "twist_rows": rows[:, 2],
-            "bend_rows": rows[:, :2].reshape(30),
         }
 
     @torch.no_grad()
@@ -468,55 +498,64 @@ class HandFitter:
         when the next, lightly damped (``mu <= 1``) step predicts a decrease below
         ``ftol * cost`` (then it is not even evaluated), or when its step is shorter than
         ``xtol (|x| + xtol)``.
+
+        A trial point is evaluated without its Jacobian; the normal equations are formed
+        only when a hand accepts the step and goes on. The per-hand bookkeeping (costs,
+        damping, flags; a few numbers per hand) is done in NumPy, where an operation costs
+        a fraction of a tensor operation.
         """
         st = self.settings
+        ev = self._evaluate(x, obs)
+        A, g = self._normal_equations(ev, obs)
+        cost = ev.cost.cpu().numpy()
         N = x.shape[0]
-        max_iters_t = torch.as_tensor(max_iters, device=x.device)
-        r, J = self._residuals_and_jacobian(x, obs)
-        cost = 0.5 * (r * r).sum(-1)
-        mu = torch.full((N,), st.initial_damping, dtype=x.dtype, device=x.device)
-        nu = torch.full((N,), 2.0, dtype=x.dtype, device=x.device)
-        active = torch.ones(N, dtype=torch.bool, device=x.device)
-        converged = torch.zeros(N, dtype=torch.bool, device=x.device)
-        iterations = torch.zeros(N, dtype=torch.long, device=x.device)
+        mu = np.full(N, st.initial_damping)
+        nu = np.full(N, 2.0)
+        active = np.ones(N, dtype=bool)
+        converged = np.zeros(N, dtype=bool)
+        iterations = np.zeros(N, dtype=np.int64)
         while True:
-            Jt = J.transpose(1, 2)
-            A = Jt @ J  # [N, 61, 61]
-            g = (Jt @ r[..., None])[..., 0]  # [N, 61]
-            diag = torch.diagonal(A, dim1=1, dim2=2).clamp(min=1e-9)
-            active &= iterations < max_iters_t
-            if not bool(active.any()):
+            active &= iterations < max_iters
+            if not active.any():
                 break
-            step = -torch.linalg.solve(A + torch.diag_embed(mu[:, None] * diag), g)
-            predicted = 0.5 * (step * (mu[:, None] * diag * step - g)).sum(-1)
+            diag = torch.diagonal(A, dim1=1, dim2=2).clamp(min=1e-9)
+            damping = torch.as_tensor(mu, device=x.device)[:, None] * diag
+            step = -torch.linalg.solve(A + torch.diag_embed(damping), g)
+            predicted = (0.5 * (step * (damping * step - g)).sum(-1)).cpu().numpy()
             # nothing left to gain: a lightly damped step predicts less than ftol * cost
             settled = active & (mu <= 1.0) & (predicted <= st.ftol * cost)
             converged |= settled
             active &= ~settled
-            if not bool(active.any()):
+            if not active.any():
                 break
-            step = step * active[:, None]
+            if not active.all():
+                step = step * torch.as_tensor(active, device=x.device)[:, None]
             x_new = x + step
-            r_new, J_new = self._residuals_and_jacobian(x_new, obs)
-            cost_new = 0.5 * (r_new * r_new).sum(-1)
-            rho = (cost - cost_new) / predicted.clamp(min=1e-30)
+            ev_new = self._evaluate(x_new, obs)
+            cost_new = ev_new.cost.cpu().numpy()
+            rho = (cost - cost_new) / np.maximum(predicted, 1e-30)
             accept = active & (cost_new < cost)
-            iterations += active.long()
-            done = (accept & (cost - cost_new <= st.ftol * cost)) | (
-                active & (step.norm(dim=1) <= st.xtol * (x.norm(dim=1) + st.xtol)))
+            iterations += active
+            short = torch.stack([step.norm(dim=1), x.norm(dim=1)]).cpu().numpy()
+            done = (accept & (cost - cost_new <= st.ftol * cost)) | (active & (short[0] <= st.xtol * (short[1] + st.xtol)))
             converged |= done
             active &= ~done
-            if bool(accept.all()):
-                x, r, J, cost = x_new, r_new, J_new, cost_new
-            else:
-                x = torch.where(accept[:, None], x_new, x)
-                r = torch.where(accept[:, None], r_new, r)
-                J = torch.where(accept[:, None, None], J_new, J)
-                cost = torch.where(accept, cost_new, cost)
-            shrink = torch.clamp(1.0 - (2.0 * rho - 1.0) ** 3, min=1.0 / 3.0)
-            mu = torch.where(accept, mu * shrink, mu * nu)
-            nu = torch.where(accept, torch.full_like(nu, 2.0), nu * 2.0)
-        return x, iterations.cpu().numpy(), converged.cpu().numpy()
+            if accept.any():
+                go_on = accept & active & (iterations < max_iters)
+                if go_on.any():
+                    A_new, g_new = self._normal_equations(ev_new, obs)
+                    if go_on.all():
+                        A, g = A_new, g_new
+                    else:
+                        keep = torch.as_tensor(go_on, device=x.device)
+                        A = torch.where(keep[:, None, None], A_new, A)
+                        g = torch.where(keep[:, None], g_new, g)
+                x = x_new if accept.all() else torch.where(torch.as_tensor(accept, device=x.device)[:, None], x_new, x)
+                cost = np.where(accept, cost_new, cost)
+            shrink = np.maximum(1.0 - (2.0 * rho - 1.0) ** 3, 1.0 / 3.0)
+            mu = np.where(accept, mu * shrink, mu * nu)
+            nu = np.where(accept, 2.0, nu * 2.0)
+        return x, iterations, converged
 
     def _result(self, sides, x, K, keypoints_2d, iterations, converged, compute_vertices) -> FitResult:
         N = len(sides)

@@ -94,25 +94,44 @@ def lift_to_rays(points: np.ndarray, pixels: np.ndarray, K: np.ndarray) -> np.nd
     return pixel_rays(pixels, K) * points[:, 2:3]
 
 
+# skew(v).reshape(9) = v @ _SKEW_BASIS (cross-product matrix rows)
+_SKEW_BASIS = np.array([
+    [0, 0, 0, 0, 0, -1, 0, 1, 0],
+    [0, 0, 1, 0, 0, 0, -1, 0, 0],
+    [0, -1, 0, 1, 0, 0, 0, 0, 0],
+], dtype=np.float64)
+_EYE9 = np.eye(3).reshape(9)
+
+
 def _rodrigues(rotvec: np.ndarray) -> np.ndarray:
-    """Rotation matrices ``[..., 3, 3]`` of axis-angle vectors ``[..., 3]`` (Rodrigues' formula)."""
-    angle = np.linalg.norm(rotvec, axis=-1, keepdims=True)
+    """Rotation matrices ``[..., 3, 3]`` of axis-angle vectors ``[..., 3]`` (Rodrigues' formula
+    ``R = cos(t) I + sin(t) [a]x + (1 - cos t) a a^T``, unit axis ``a``, angle ``t``)."""
+    angle = np.sqrt((rotvec * rotvec).sum(-1, keepdims=True))
     axis = rotvec / np.maximum(angle, 1e-12)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    o = np.zeros_like(x)
-    k = np.stack([o, -z, y, z, o, -x, -y, x, o], axis=-1).reshape(*rotvec.shape[:-1], 3, 3)
-    s, c = np.sin(angle)[..., None], np.cos(angle)[..., None]
-    return np.eye(3) + s * k + (1.0 - c) * (k @ k)
+    s, c = np.sin(angle), np.cos(angle)
+    outer = (axis[..., :, None] * axis[..., None, :]).reshape(*axis.shape[:-1], 9)
+    flat = c * _EYE9 + s * (axis @ _SKEW_BASIS) + (1.0 - c) * outer
+    return flat.reshape(*rotvec.shape[:-1], 3, 3)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a x b`` over the last axis (``np.cross`` costs several times more for small arrays)."""
+    return a[..., [1, 2, 0]] * b[..., [2, 0, 1]] - a[..., [2, 0, 1]] * b[..., [1, 2, 0]]
+
+
+def _swing_rotvec(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[..., 3]`` axis-angle of the smallest rotations taking directions ``a [..., 3]`` onto ``b [..., 3]``."""
+    a = a / np.sqrt((a * a).sum(-1, keepdims=True))
+    b = b / np.sqrt((b * b).sum(-1, keepdims=True))
+    axis = _cross(a, b)
+    s = np.sqrt((axis * axis).sum(-1, keepdims=True))
+    angle = np.arctan2(s, (a * b).sum(-1, keepdims=True))
+    return axis / np.maximum(s, 1e-12) * angle
 
 
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``[..., 3, 3]`` smallest rotations taking directions ``a [..., 3]`` onto ``b [..., 3]``."""
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    axis = np.cross(a, b)
-    s = np.linalg.norm(axis, axis=-1, keepdims=True)
-    angle = np.arctan2(s, (a * b).sum(-1, keepdims=True))
-    return _rodrigues(axis / np.maximum(s, 1e-12) * angle)
+    return _rodrigues(_swing_rotvec(a, b))
 
 
 def inverse_kinematics(rest_keypoints: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,24 +146,26 @@ def inverse_kinematics(rest_keypoints: np.ndarray, targets: np.ndarray) -> tuple
         ``(global_orient [N, 3], hand_pose [N, 45])`` axis-angle radians, MANO joint order,
         each joint's rotation relative to its parent as in MANO's forward kinematics
         ``G_j = G_parent(j) R_j`` (the full pose: a model's mean pose is not subtracted).
+        The finger joints' swings are built as axis-angles (angle in ``[0, pi]``); the
+        palm's Kabsch rotation is converted with SciPy (any angle).
     """
     targets = np.asarray(targets, dtype=np.float64)
     N = targets.shape[0]
     palm = list(PALM_KEYPOINTS)
-    g = np.zeros((N, 16, 3, 3))  # global rotation of each joint
-    local = np.zeros((N, 16, 3, 3))
-    local[:, 0] = g[:, 0] = np.stack([kabsch(rest_keypoints[palm], targets[n, palm]) for n in range(N)])
+    rotvecs = np.zeros((N, 16, 3))
+    root = np.stack([kabsch(rest_keypoints[palm], targets[n, palm]) for n in range(N)])  # [N, 3, 3]
+    rotvecs[:, 0] = Rotation.from_matrix(root).as_rotvec()
+    parent = np.broadcast_to(root[:, None], (N, 5, 3, 3))  # global rotation of each level's parents
     for level in KINEMATIC_LEVELS[1:]:  # the 5 joints of a level are independent
         joints = list(level)
         kps = [JOINT_KEYPOINT[j] for j in joints]
         children = [k + 1 for k in kps]
-        parent = g[:, [MANO_PARENTS[j] for j in joints]]  # [N, 5, 3, 3]
-        rest_bone = np.broadcast_to(rest_keypoints[children] - rest_keypoints[kps], (N, len(joints), 3))
-        target_bone = targets[:, children] - targets[:, kps]
-        in_parent = np.einsum("nlji,nlj->nli", parent, target_bone)  # parent^T target
-        local[:, joints] = _swing(rest_bone, in_parent)
-        g[:, joints] = parent @ local[:, joints]
-    rotvecs = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(N, 16, 3)
+        rest_bone = rest_keypoints[children] - rest_keypoints[kps]  # [5, 3]
+        target_bone = targets[:, children] - targets[:, kps]  # [N, 5, 3]
+        in_parent = (target_bone[..., None, :] @ parent)[..., 0, :]  # parent^T target
+        swing = _swing_rotvec(np.broadcast_to(rest_bone, in_parent.shape), in_parent)
+        rotvecs[:, joints] = swing
+        parent = parent @ _rodrigues(swing)  # levels are ordered finger by finger (KINEMATIC_LEVELS)
     return rotvecs[:, 0], rotvecs[:, 1:].reshape(N, 45)
 
 
