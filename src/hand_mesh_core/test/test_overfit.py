@@ -5,12 +5,13 @@ parameters: the 21 keypoints projected through the image's K are drawn as a thic
 skeleton (the hand mask is the drawing); labels (2D keypoints, visibility, side, 3D
 keypoints, pose/shape/translation for vertex targets, masks) come from the same
 parameters. The objective with the paper's weights must fall by at least 20x in a fixed
-number of Adam steps (about 20 s of CPU on a quiet 2-core machine; the step count, not a
-timer, bounds the test so its outcome does not depend on the machine's load), and decoding
-the trained network must find exactly the labelled hands, with the right sides and near
-their labels. Every term with labels here is active except the two rendering terms, whose
-soft rasterisation would multiply the step time by about 4 on CPU; their wiring into the
-objective is tested in ``test_network_objective.py``.
+number of Adam steps (about 5 s of CPU on a quiet 2-core machine, 1-2 minutes when it is
+heavily shared; the step count, not a timer, bounds the test so its outcome does not
+depend on the machine's load), and decoding the trained network must find exactly the
+labelled hands, with the right sides and near their labels. Every term with labels here is
+active except the two rendering terms, whose soft rasterisation would multiply the step
+time by about 4 on CPU; their wiring into the objective is tested in
+``test_network_objective.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from hand_mesh_core.network.objective import SingleStageObjective
 from hand_mesh_core.network.targets import build_targets
 
 SIZE = 96
-STEPS = 120
+STEPS = 160
 
 # MANO canonical right hand: fingers along -x, palm facing -y. Rotate so that the fingers
 # point up in the image (-y of the camera) and the palm faces the camera (-z).
@@ -104,6 +105,8 @@ def test_small_network_overfits_two_synthetic_images_and_decodes_their_hands():
     assert targets.has_vertices.all() and targets.mask_valid.all()
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
     opt = torch.optim.Adam(net.parameters(), lr=1.5e-3)
+    # a step down of the learning rate for the last 30% settles the fit (less oscillation)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(opt, [int(STEPS * 0.7)], 0.2)
 
     net.train()
     start = time.perf_counter()
@@ -113,6 +116,7 @@ def test_small_network_overfits_two_synthetic_images_and_decodes_their_hands():
         opt.zero_grad()
         out.total.backward()
         opt.step()
+        schedule.step()
         history.append(out.total.item())
         if step == 0:
             # every term with labels is active at the start (the priors may start at ~0: flat hands)
