@@ -143,3 +143,20 @@ def test_forward_kinematics_matches_the_joint_by_joint_chain():
         assert torch.allclose(a_rot[:, j], g_rot, atol=1e-13)
         assert torch.allclose(posed[:, j], g_pos, atol=1e-13)
         assert torch.allclose(a_trans[:, j], g_pos - (g_rot @ joints[:, j, :, None])[..., 0], atol=1e-13)
+
+
+def test_constants_first_built_in_inference_mode_still_serve_autograd():
+    """The per-dtype constant caches are shared by every caller: the fit builds them in
+    inference mode, training then needs them in autograd graphs."""
+    from hand_mesh_core.hand_model import jacobian, lbs
+
+    model = HandModel("right", dtype=torch.float64)
+    params = _params(model, 2, seed=1)
+    lbs._CONSTANTS.clear()
+    jacobian._TREE.clear()
+    with torch.inference_mode():
+        model.keypoints_with_jacobian(*params)
+    leaves = [p.clone().requires_grad_() for p in params]
+    keypoints, jac = model.keypoints_with_jacobian(*leaves)
+    (keypoints.square().sum() + jac.square().sum()).backward()
+    assert all(leaf.grad is not None and torch.isfinite(leaf.grad).all() for leaf in leaves)

@@ -41,25 +41,30 @@ def _tree_constants(dtype: torch.dtype, device: torch.device) -> dict[str, torch
     key = (dtype, device)
     found = _TREE.get(key)
     if found is None:
-        carried = torch.eye(16, dtype=torch.float64)  # [j, i] = 1 if joint i moves with joint j
-        for i in range(16):
-            j = MANO_PARENTS[i]
-            while j >= 0:
-                carried[j, i] = 1.0
-                j = MANO_PARENTS[j]
-        relative = torch.eye(16, dtype=torch.float64)  # rel = relative @ J: joint minus parent
-        for i in range(1, 16):
-            relative[i, MANO_PARENTS[i]] = -1.0
-        found = {
-            "carried": carried.to(dtype=dtype, device=device),
-            "strictly_carried": (carried - torch.eye(16, dtype=torch.float64)).to(dtype=dtype, device=device),
-            "relative": relative.to(dtype=dtype, device=device),
-            # parent of each joint in cat([I, A]) (the root's parent rotation is the identity)
-            "parent_in_padded": torch.tensor([0] + [p + 1 for p in MANO_PARENTS[1:]], device=device),
-            "eye3": torch.eye(3, dtype=dtype, device=device),
-        }
+        with torch.inference_mode(False):  # cached for autograd use too, even if first built in inference mode
+            found = _build_tree_constants(dtype, device)
         _TREE[key] = found
     return found
+
+
+def _build_tree_constants(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+    carried = torch.eye(16, dtype=torch.float64)  # [j, i] = 1 if joint i moves with joint j
+    for i in range(16):
+        j = MANO_PARENTS[i]
+        while j >= 0:
+            carried[j, i] = 1.0
+            j = MANO_PARENTS[j]
+    relative = torch.eye(16, dtype=torch.float64)  # rel = relative @ J: joint minus parent
+    for i in range(1, 16):
+        relative[i, MANO_PARENTS[i]] = -1.0
+    return {
+        "carried": carried.to(dtype=dtype, device=device),
+        "strictly_carried": (carried - torch.eye(16, dtype=torch.float64)).to(dtype=dtype, device=device),
+        "relative": relative.to(dtype=dtype, device=device),
+        # parent of each joint in cat([I, A]) (the root's parent rotation is the identity)
+        "parent_in_padded": torch.tensor([0] + [p + 1 for p in MANO_PARENTS[1:]], device=device),
+        "eye3": torch.eye(3, dtype=dtype, device=device),
+    }
 
 
 @dataclass

@@ -49,20 +49,25 @@ def _constants(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tens
     key = (dtype, device)
     found = _CONSTANTS.get(key)
     if found is None:
-        relative = torch.eye(16, dtype=torch.float64)
-        for j in range(1, 16):
-            relative[j, MANO_PARENTS[j]] = -1.0
-        found = {
-            "skew_basis": torch.tensor(_SKEW_BASIS, dtype=dtype, device=device),
-            "eye9": torch.eye(3, dtype=dtype, device=device).reshape(9),
-            # rel_level = relative_level @ joints: joint minus parent (root: itself), level order
-            "relative_level": relative[list(LEVEL_ORDER)].to(dtype=dtype, device=device),
-            "homogeneous_row": torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device),
-            "level_order": torch.tensor(LEVEL_ORDER, device=device),
-            "mano_from_level": torch.tensor(MANO_FROM_LEVEL, device=device),
-        }
+        with torch.inference_mode(False):  # cached for autograd use too, even if first built in inference mode
+            found = _build_constants(dtype, device)
         _CONSTANTS[key] = found
     return found
+
+
+def _build_constants(dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
+    relative = torch.eye(16, dtype=torch.float64)
+    for j in range(1, 16):
+        relative[j, MANO_PARENTS[j]] = -1.0
+    return {
+        "skew_basis": torch.tensor(_SKEW_BASIS, dtype=dtype, device=device),
+        "eye9": torch.eye(3, dtype=dtype, device=device).reshape(9),
+        # rel_level = relative_level @ joints: joint minus parent (root: itself), level order
+        "relative_level": relative[list(LEVEL_ORDER)].to(dtype=dtype, device=device),
+        "homogeneous_row": torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device),
+        "level_order": torch.tensor(LEVEL_ORDER, device=device),
+        "mano_from_level": torch.tensor(MANO_FROM_LEVEL, device=device),
+    }
 
 
 def skew(v: torch.Tensor) -> torch.Tensor:
