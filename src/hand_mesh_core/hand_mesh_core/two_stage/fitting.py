@@ -58,7 +58,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from hand_mesh_core.camera import project, validate_intrinsics
+from hand_mesh_core.camera import project_np, validate_intrinsics
 from hand_mesh_core.hand_model.jacobian import KeypointPass, keypoint_jacobian, keypoint_pass
 from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles
 from hand_mesh_core.two_stage.initialisation import inverse_kinematics, lift_to_rays, ray_rotation, solve_translation
@@ -125,21 +125,19 @@ class FitSettings:
 class _Evaluation:
     """Residuals of a batch of hands at parameters ``x [N, 61]`` (see :meth:`HandFitter._evaluate`).
 
-    ``residuals [N, 205]``: reprojection (42), metric shape (63), joint limits (45),
-    Gaussian angle prior (45, ``angles * angle_weight``), betas (10). ``cost [N]`` is half
-    their squared norm. ``beyond``, ``limit_residuals``, ``angles`` ``[N, 45]`` are the
-    anatomical angles' signed excess over their limits, its residuals and the angles.
-    ``passes``: ``(side, hand indices or None for all, KeypointPass)`` per model call.
+    NumPy float64 arrays: ``residuals [N, 205]``: reprojection (42), metric shape (63),
+    joint limits (45), Gaussian angle prior (45, ``angles * angle_weight``), betas (10);
+    ``cost [N]`` is half their squared norm; ``keypoints [N, 21, 3]``; ``beyond [N, 45]``:
+    the anatomical angles' signed excess over their limits. ``passes``: ``(side, hand
+    indices or None for all, KeypointPass)`` per model call (torch, for the Jacobian).
     """
 
-    x: torch.Tensor
-    cost: torch.Tensor
-    residuals: torch.Tensor
-    keypoints: torch.Tensor
-    passes: list[tuple[str, torch.Tensor | None, KeypointPass]]
-    beyond: torch.Tensor
-    limit_residuals: torch.Tensor
-    angles: torch.Tensor
+    x: np.ndarray
+    cost: np.ndarray
+    residuals: np.ndarray
+    keypoints: np.ndarray
+    passes: list[tuple[str, np.ndarray | None, KeypointPass]]
+    beyond: np.ndarray
 
 
 @dataclasses.dataclass
@@ -265,48 +263,48 @@ class HandFitter:
         )
         return model(**kwargs).keypoints
 
-    def _angle_map(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(A [45, 45], a0 [45])``: anatomical angles (joint-major: flexion, abduction,
-        twist per joint) are ``A hand_pose + a0`` (:func:`anatomical_angles` is linear in the
-        full pose, and the full pose is ``hand_pose + mean_pose``)."""
+    def _angle_map(self, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(A [45, 45], a0 [45])`` float64: anatomical angles (joint-major: flexion,
+        abduction, twist per joint) are ``A hand_pose + a0`` (:func:`anatomical_angles` is
+        linear in the full pose, and the full pose is ``hand_pose + mean_pose``)."""
         model = self._models64[side]
-        eye = torch.eye(45, dtype=torch.float64, device=self.device)
-        A = anatomical_angles(eye, side, frames=model.joint_frames).reshape(45, 45).T
-        a0 = anatomical_angles(model.mean_pose[None], side, frames=model.joint_frames).reshape(45)
-        return A, a0
+        with torch.no_grad():
+            eye = torch.eye(45, dtype=torch.float64, device=self.device)
+            A = anatomical_angles(eye, side, frames=model.joint_frames).reshape(45, 45).T
+            a0 = anatomical_angles(model.mean_pose[None], side, frames=model.joint_frames).reshape(45)
+        return A.cpu().numpy(), a0.cpu().numpy()
 
     # ----------------------------------------------------------------- residuals
-    def _evaluate(self, x: torch.Tensor, obs: dict[str, Any]) -> _Evaluation:
+    def _evaluate(self, x: np.ndarray, obs: dict[str, Any]) -> _Evaluation:
         """Residuals and cost of every hand at ``x [N, 61]`` (keypoints-only model passes, one
         per side; no Jacobian yet, see :meth:`_normal_equations`)."""
         st = self.settings
+        N = x.shape[0]
+        xt = torch.from_numpy(x).to(self.device)
         passes = []
+        kp = np.empty((N, 21, 3))
         for side, idx in obs["side_index"].items():
-            sub = x if idx is None else x[idx]
-            passes.append((side, idx, keypoint_pass(
+            sub = xt if idx is None else xt[torch.from_numpy(idx).to(self.device)]
+            done = keypoint_pass(
                 self._models64[side],
                 betas=sub[:, PARAM_SLICES["betas"]],
                 global_orient=sub[:, PARAM_SLICES["global_orient"]],
                 hand_pose=sub[:, PARAM_SLICES["hand_pose"]],
                 transl=sub[:, PARAM_SLICES["transl"]],
-            )))
-        if len(passes) == 1:
-            kp = passes[0][2].keypoints
-        else:
-            kp = x.new_empty(x.shape[0], 21, 3)
-            for _, idx, done in passes:
-                kp[idx] = done.keypoints
-        r2d = (project(kp, obs["K"]) - obs["uv"]) * obs["scale_2d"]  # [N, 21, 2]
-        r3d = (kp - kp.mean(dim=-2, keepdim=True) - obs["world"]) / st.sigma_3d  # [N, 21, 3]
+            )
+            passes.append((side, idx, done))
+            kp[slice(None) if idx is None else idx] = done.keypoints.cpu().numpy()
+        r = np.empty((N, 205))
+        r[:, :42] = ((project_np(kp, obs["K"]) - obs["uv"]) * obs["scale_2d"]).reshape(N, 42)
+        r[:, 42:105] = ((kp - kp.mean(axis=1, keepdims=True) - obs["world"]) / st.sigma_3d).reshape(N, 63)
         angles = (obs["angle_map"] @ x[:, PARAM_SLICES["hand_pose"], None])[..., 0] + obs["angle_offset"]
-        beyond = angles - angles.clamp(obs["limits"][0], obs["limits"][1])  # signed excess over the limits
-        r_limits = beyond.abs() / st.sigma_limits
-        r_angles = angles * obs["angle_weight"]
-        r_betas = x[:, PARAM_SLICES["betas"]] / st.sigma_betas
-        r = torch.cat([r2d.flatten(1), r3d.flatten(1), r_limits, r_angles, r_betas], dim=1)
-        return _Evaluation(x, 0.5 * (r * r).sum(-1), r, kp, passes, beyond, r_limits, angles)
+        beyond = angles - np.clip(angles, obs["limits"][0], obs["limits"][1])  # signed excess over the limits
+        r[:, 105:150] = np.abs(beyond) / st.sigma_limits
+        r[:, 150:195] = angles * obs["angle_weight"]
+        r[:, 195:] = x[:, PARAM_SLICES["betas"]] / st.sigma_betas
+        return _Evaluation(x, 0.5 * (r * r).sum(axis=1), r, kp, passes, beyond)
 
-    def _normal_equations(self, ev: _Evaluation, obs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _normal_equations(self, ev: _Evaluation, obs: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Gauss-Newton normal equations ``(J^T J [N, 61, 61], J^T r [N, 61])`` at an
         evaluation, with the exact Jacobian ``J`` of all residuals.
 
@@ -318,29 +316,25 @@ class HandFitter:
         their ``J^T J`` and ``J^T r`` are formed directly.
         """
         st = self.settings
-        x = ev.x
-        N = x.shape[0]
-        if len(ev.passes) == 1:
-            side, _, done = ev.passes[0]
-            d_kp = keypoint_jacobian(self._models64[side], done)
-        else:
-            d_kp = x.new_empty(N, 21, 3, NUM_PARAMS)
-            for side, idx, done in ev.passes:
-                d_kp[idx] = keypoint_jacobian(self._models64[side], done)
-        J2d = _projection_jacobian(ev.keypoints, d_kp, obs["K"]) * obs["scale_2d"][..., None]
-        J3d = (d_kp - d_kp.mean(dim=1, keepdim=True)) / st.sigma_3d
-        J = torch.cat([J2d.reshape(N, 42, NUM_PARAMS), J3d.reshape(N, 63, NUM_PARAMS)], dim=1)
-        Jt = J.transpose(1, 2)
+        N = ev.x.shape[0]
+        d_kp = np.empty((N, 21, 3, NUM_PARAMS))
+        for side, idx, done in ev.passes:
+            d_kp[slice(None) if idx is None else idx] = keypoint_jacobian(self._models64[side], done).cpu().numpy()
+        J = np.empty((N, 105, NUM_PARAMS))
+        J[:, :42] = (_projection_jacobian(ev.keypoints, d_kp, obs["K"]) * obs["scale_2d"][..., None]).reshape(N, 42, -1)
+        J[:, 42:] = ((d_kp - d_kp.mean(axis=1, keepdims=True)) / st.sigma_3d).reshape(N, 63, -1)
+        Jt = J.transpose(0, 2, 1)
         A = Jt @ J
         g = (Jt @ ev.residuals[:, :105, None])[..., 0]
-        slope = ev.beyond.sign() / st.sigma_limits
+        slope = np.sign(ev.beyond) / st.sigma_limits
+        weight = obs["angle_weight"]
         angle_map = obs["angle_map"]
         pose = PARAM_SLICES["hand_pose"]
-        A[:, pose, pose] += angle_map.transpose(1, 2) @ ((slope * slope + obs["angle_weight"] ** 2)[..., None] * angle_map)
-        g[:, pose] += (angle_map.transpose(1, 2) @ (slope * ev.limit_residuals
-                                                    + obs["angle_weight"] * ev.residuals[:, 150:195])[..., None])[..., 0]
-        betas = PARAM_SLICES["betas"]
-        A.diagonal(dim1=1, dim2=2)[:, betas] += 1.0 / st.sigma_betas ** 2
+        A[:, pose, pose] += angle_map.transpose(0, 2, 1) @ ((slope * slope + weight * weight)[..., None] * angle_map)
+        g[:, pose] += (angle_map.transpose(0, 2, 1) @ (slope * ev.residuals[:, 105:150]
+                                                       + weight * ev.residuals[:, 150:195])[..., None])[..., 0]
+        betas = np.arange(NUM_PARAMS)[PARAM_SLICES["betas"]]
+        A[:, betas, betas] += 1.0 / st.sigma_betas ** 2
         g[:, betas] += ev.residuals[:, 195:] / st.sigma_betas
         return A, g
 
@@ -455,42 +449,40 @@ class HandFitter:
             x0 = np.where(warm[:, None], x_init, x0)
             max_iters = np.where(warm, self.settings.max_iterations_warm, self.settings.max_iterations)
             obs = self._observations(solve_sides, uv_solve, cam_world, K, x0)
-            x, iterations, converged = self._levenberg_marquardt(torch.as_tensor(x0, device=self.device), obs, max_iters)
-            flip_t = torch.as_tensor(flip, device=x.device)[:, None]
-            x = torch.where(flip_t, x * torch.as_tensor(_PARAM_MIRROR, device=x.device), x)
+            x, iterations, converged = self._levenberg_marquardt(x0, obs, max_iters)
+            x = np.where(flip[:, None], x * _PARAM_MIRROR, x)
             return self._result(sides, x, K, keypoints_2d, iterations, converged, compute_vertices)
 
     def _observations(self, sides, keypoints_2d, cam_world, K, x0) -> dict[str, Any]:
-        """Tensors the residuals need (``cam_world``: :meth:`camera_world` of each hand)."""
-        dev, f64 = self.device, torch.float64
+        """Arrays the residuals need (float64; ``cam_world``: :meth:`camera_world` of each hand)."""
         st = self.settings
         # metres per pixel at the initial depth of each hand (z of the translation)
         z0 = np.maximum(x0[:, PARAM_SLICES["transl"]][:, 2], 0.05)
         px_to_m = z0 / np.sqrt(K[0, 0] * K[1, 1])
         groups = sorted(set(sides))
         side_index = {  # None: every hand
-            side: None if len(groups) == 1 else torch.tensor([n for n, s in enumerate(sides) if s == side], device=dev)
+            side: None if len(groups) == 1 else np.array([n for n, s in enumerate(sides) if s == side])
             for side in groups
         }
-        maps = {side: self._angle_maps[side] for side in groups}
-        limits = torch.as_tensor(LIMITS_RAD, dtype=f64, device=dev).reshape(45, 2)
+        limits = LIMITS_RAD.reshape(45, 2)
         # Gaussian prior weight of each anatomical angle: twist, or flexion/abduction
         weight = np.tile([1.0 / st.sigma_pose, 1.0 / st.sigma_pose, 1.0 / st.sigma_twist], 15)
         return {
-            "K": torch.as_tensor(K, dtype=f64, device=dev),
-            "uv": torch.as_tensor(keypoints_2d, dtype=f64, device=dev),
-            "world": torch.as_tensor(cam_world, dtype=f64, device=dev),
-            "scale_2d": torch.as_tensor(px_to_m / st.sigma_2d, dtype=f64, device=dev)[:, None, None],
+            "K": K,
+            "uv": keypoints_2d,
+            "world": cam_world,
+            "scale_2d": (px_to_m / st.sigma_2d)[:, None, None],
             "side_index": side_index,
-            "angle_map": torch.stack([maps[s][0] for s in sides]),
-            "angle_offset": torch.stack([maps[s][1] for s in sides]),
-            "angle_weight": torch.as_tensor(weight, dtype=f64, device=dev),
+            "angle_map": np.stack([self._angle_maps[s][0] for s in sides]),
+            "angle_offset": np.stack([self._angle_maps[s][1] for s in sides]),
+            "angle_weight": weight,
             "limits": (limits[:, 0], limits[:, 1]),
         }
 
     @torch.inference_mode()
-    def _levenberg_marquardt(self, x: torch.Tensor, obs: dict[str, Any], max_iters: np.ndarray):
-        """Batched LM; returns the solution ``[N, 61]``, iterations ``[N]`` and convergence flags ``[N]``.
+    def _levenberg_marquardt(self, x: np.ndarray, obs: dict[str, Any], max_iters: np.ndarray):
+        """Batched LM from ``x [N, 61]``; returns the solution ``[N, 61]``, iterations ``[N]``
+        and convergence flags ``[N]``.
 
         Damped normal equations ``(J^T J + mu D) h = -J^T r`` with Marquardt's scaling
         ``D = diag(J^T J)``; ``mu`` follows Nielsen's gain-ratio rule (Madsen et al. 2004,
@@ -501,15 +493,17 @@ class HandFitter:
         ``xtol (|x| + xtol)``.
 
         A trial point is evaluated without its Jacobian; the normal equations are formed
-        only when a hand accepts the step and goes on. The per-hand bookkeeping (costs,
-        damping, flags; a few numbers per hand) is done in NumPy, where an operation costs
-        a fraction of a tensor operation.
+        only when a hand accepts the step and goes on. Everything but the hand model runs
+        in NumPy float64 (a NumPy operation on these few numbers costs a fraction of a
+        tensor operation); the 61x61 systems are solved by torch's LU (NumPy's is several
+        times slower here).
         """
         st = self.settings
         ev = self._evaluate(x, obs)
         A, g = self._normal_equations(ev, obs)
-        cost = ev.cost.cpu().numpy()
+        cost = ev.cost
         N = x.shape[0]
+        diagonal = np.arange(NUM_PARAMS)
         mu = np.full(N, st.initial_damping)
         nu = np.full(N, 2.0)
         active = np.ones(N, dtype=bool)
@@ -519,39 +513,34 @@ class HandFitter:
             active &= iterations < max_iters
             if not active.any():
                 break
-            diag = torch.diagonal(A, dim1=1, dim2=2).clamp(min=1e-9)
-            damping = torch.as_tensor(mu, device=x.device)[:, None] * diag
-            step = -torch.linalg.solve(A + torch.diag_embed(damping), g)
-            predicted = (0.5 * (step * (damping * step - g)).sum(-1)).cpu().numpy()
+            damping = mu[:, None] * np.maximum(A[:, diagonal, diagonal], 1e-9)
+            damped = A.copy()
+            damped[:, diagonal, diagonal] += damping
+            step = -torch.linalg.solve(torch.from_numpy(damped), torch.from_numpy(g)).numpy()
+            predicted = 0.5 * (step * (damping * step - g)).sum(axis=1)
             # nothing left to gain: a lightly damped step predicts less than ftol * cost
             settled = active & (mu <= 1.0) & (predicted <= st.ftol * cost)
             converged |= settled
             active &= ~settled
             if not active.any():
                 break
-            if not active.all():
-                step = step * torch.as_tensor(active, device=x.device)[:, None]
+            step *= active[:, None]
             x_new = x + step
             ev_new = self._evaluate(x_new, obs)
-            cost_new = ev_new.cost.cpu().numpy()
+            cost_new = ev_new.cost
             rho = (cost - cost_new) / np.maximum(predicted, 1e-30)
             accept = active & (cost_new < cost)
             iterations += active
-            short = torch.stack([step.norm(dim=1), x.norm(dim=1)]).cpu().numpy()
-            done = (accept & (cost - cost_new <= st.ftol * cost)) | (active & (short[0] <= st.xtol * (short[1] + st.xtol)))
+            short = np.sqrt((step * step).sum(axis=1)) <= st.xtol * (np.sqrt((x * x).sum(axis=1)) + st.xtol)
+            done = (accept & (cost - cost_new <= st.ftol * cost)) | (active & short)
             converged |= done
             active &= ~done
             if accept.any():
                 go_on = accept & active & (iterations < max_iters)
                 if go_on.any():
                     A_new, g_new = self._normal_equations(ev_new, obs)
-                    if go_on.all():
-                        A, g = A_new, g_new
-                    else:
-                        keep = torch.as_tensor(go_on, device=x.device)
-                        A = torch.where(keep[:, None, None], A_new, A)
-                        g = torch.where(keep[:, None], g_new, g)
-                x = x_new if accept.all() else torch.where(torch.as_tensor(accept, device=x.device)[:, None], x_new, x)
+                    A[go_on], g[go_on] = A_new[go_on], g_new[go_on]
+                x = np.where(accept[:, None], x_new, x)
                 cost = np.where(accept, cost_new, cost)
             shrink = np.maximum(1.0 - (2.0 * rho - 1.0) ** 3, 1.0 / 3.0)
             mu = np.where(accept, mu * shrink, mu * nu)
@@ -559,13 +548,15 @@ class HandFitter:
         return x, iterations, converged
 
     def _result(self, sides, x, K, keypoints_2d, iterations, converged, compute_vertices) -> FitResult:
+        """The :class:`FitResult` of the solution ``x [N, 61]`` (NumPy; one model pass per side)."""
         N = len(sides)
         vertices: list[np.ndarray] | None = [None] * N if compute_vertices else None  # type: ignore[list-item]
         kp = np.zeros((N, 21, 3))
+        xt = torch.from_numpy(x).to(self.device)
         with torch.no_grad():
             for side in sorted(set(sides)):
                 idx = [n for n, s in enumerate(sides) if s == side]
-                sub = x[idx]
+                sub = xt if len(idx) == N else xt[idx]
                 if compute_vertices:
                     out = self._models64[side](
                         global_orient=sub[:, PARAM_SLICES["global_orient"]],
@@ -579,10 +570,10 @@ class HandFitter:
                 else:
                     kp_side = self._keypoints(side, sub)
                 kp[idx] = kp_side.cpu().numpy()
-        uv = project(torch.as_tensor(kp), torch.as_tensor(K)).numpy()
+        uv = project_np(kp, K)
         err = np.linalg.norm(uv - keypoints_2d, axis=-1).mean(axis=-1)
         return FitResult(
-            params=x.cpu().numpy(),
+            params=x,
             keypoints_3d=kp.astype(np.float32),
             keypoints_2d=uv.astype(np.float32),
             vertices=vertices,
@@ -592,21 +583,19 @@ class HandFitter:
         )
 
 
-def _projection_jacobian(points: torch.Tensor, d_points: torch.Tensor, K: torch.Tensor,
-                         min_depth: float = 1e-4) -> torch.Tensor:
-    """Jacobian ``[N, M, 2, P]`` of :func:`hand_mesh_core.camera.project` (pixels) at
+def _projection_jacobian(points: np.ndarray, d_points: np.ndarray, K: np.ndarray,
+                         min_depth: float = 1e-4) -> np.ndarray:
+    """Jacobian ``[N, M, 2, P]`` of :func:`hand_mesh_core.camera.project_np` (pixels) at
     ``points [N, M, 3]`` (metres), chained with ``d_points [N, M, 3, P]``.
 
     ``u = f_x X / Z + c_x``, ``v = f_y Y / Z + c_y`` with ``Z`` clamped to ``min_depth``
-    as ``project`` does (no depth derivative where the clamp is active).
+    as ``project_np`` does (no depth derivative where the clamp is active).
     """
     depth = points[..., 2:3]
-    inv = 1.0 / depth.clamp(min=min_depth)  # [N, M, 1]
-    moving = (depth > min_depth).to(points.dtype)
-    xy = points[..., :2] * inv  # [N, M, 2]
-    d_xy = (d_points[..., :2, :] - (xy * moving)[..., None] * d_points[..., 2:3, :]) * inv[..., None]
-    focal = torch.stack([K[0, 0], K[1, 1]])[:, None]  # [2, 1]
-    return d_xy * focal
+    inv = 1.0 / np.maximum(depth, min_depth)  # [N, M, 1]
+    xy = points[..., :2] * inv * (depth > min_depth)  # [N, M, 2]
+    d_xy = (d_points[..., :2, :] - xy[..., None] * d_points[..., 2:3, :]) * inv[..., None]
+    return d_xy * np.array([[K[0, 0]], [K[1, 1]]])
 
 
 def _clone_float64(model: torch.nn.Module) -> torch.nn.Module:
