@@ -2,7 +2,9 @@
 
 Public API (see each module for the details):
 
-- :class:`HandModel`, :class:`HandModelOutput` (``model.py``): the ``nn.Module``.
+- :class:`HandModel`, :class:`HandModelOutput` (``model.py``): the ``nn.Module``;
+  ``HandModel.keypoints_with_jacobian`` (``jacobian.py``): keypoints and their exact
+  Jacobian with respect to the parameters (for solvers).
 - ``KEYPOINT_NAMES``, ``MANO_JOINT_NAMES``, ``MANO_PARENTS``, ``SKELETON_EDGES``,
   ``MANO_TO_KEYPOINTS`` (``keypoints.py``): orders and index maps.
 - :func:`pose_prior_loss`, :func:`shape_prior_loss`, :func:`anatomical_angles`,
