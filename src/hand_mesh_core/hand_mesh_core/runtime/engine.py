@@ -8,7 +8,7 @@ per-hand parameters are read from its outputs (:meth:`Engine.parameter_reader`):
 evaluates the parameter head at the peaks, the exported runtimes gather a dense map.
 
 On the CPU, decoding runs on one torch thread
-(:func:`hand_mesh_core.two_stage.fitting.single_cpu_thread`): its tensors are tiny (a few
+(:func:`hand_mesh_core.threads.single_cpu_thread`): its tensors are tiny (a few
 hands), and splitting each small op over OpenMP threads only adds synchronisation. Measured
 on the 2-core CI machine under load from other jobs: decoding 1 / 8 hands took 1.2 / 1.7 ms
 on one thread, and 1.2 to 124 ms (erratic) on two.
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from hand_mesh_core.network.decoding import DecodedHands, decode, gather_from_map
-from hand_mesh_core.two_stage.fitting import single_cpu_thread
+from hand_mesh_core.threads import single_cpu_thread
 
 ParameterReader = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

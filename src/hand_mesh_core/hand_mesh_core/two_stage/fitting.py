@@ -55,8 +55,8 @@ skeleton (Kabsch on the palm, then the swing of each bone, clipped into the join
 the translation puts the model's wrist on its wrist. In video mode, a hand matched to one
 of the previous frame starts from that solution instead.
 
-The fit runs on one CPU thread (:func:`single_cpu_thread`); with ``device="cuda"`` only
-the hand model's passes run on the GPU.
+The fit runs on one CPU thread (:func:`hand_mesh_core.threads.single_cpu_thread`); with
+``device="cuda"`` only the hand model's passes run on the GPU.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ import torch
 from hand_mesh_core.camera import project_np, validate_intrinsics
 from hand_mesh_core.hand_model.jacobian import KeypointPass, keypoint_jacobian, keypoint_pass
 from hand_mesh_core.hand_model.joint_limits import LIMITS_RAD, anatomical_angles
+from hand_mesh_core.threads import single_cpu_thread
 from hand_mesh_core.two_stage.initialisation import inverse_kinematics, lift_to_rays, ray_rotation, solve_translation
 
 #: Layout of the parameter vector of one hand.
@@ -181,25 +182,6 @@ class FitResult:
 #: (axis-angles (x, -y, -z), betas unchanged, translation (-x, y, z)).
 _POINT_MIRROR = np.array([-1.0, 1.0, 1.0])
 _PARAM_MIRROR = np.concatenate([np.tile([1.0, -1.0, -1.0], 16), np.ones(10), _POINT_MIRROR])
-
-
-@contextlib.contextmanager
-def single_cpu_thread():
-    """Run the enclosed torch CPU work on one intra-op thread, then restore the setting.
-
-    The fit's tensors are tiny (a few hands x 62 parameter copies): extra OpenMP threads
-    only add synchronisation, and beside MediaPipe's own threads on a 2-core CPU they made
-    one fit 20-30x slower (measured 650 ms instead of 22 ms). ``torch.set_num_threads`` is
-    process-wide, so torch work in other threads runs single-threaded meanwhile.
-    """
-    previous = torch.get_num_threads()
-    if previous != 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if previous != 1:
-            torch.set_num_threads(previous)
 
 
 class HandFitter:
