@@ -35,6 +35,8 @@ setup(
         (f"share/{PACKAGE}/config", _from_root([p for p in _rel("config/*") if Path(REPO / p).is_file()])),
     ],
     install_requires=["setuptools"],
+    # colcon picks pytest (not unittest) for `colcon test` from this test extra
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     description="ROS 2 nodes of hand_mesh.",
     license="MIT",
