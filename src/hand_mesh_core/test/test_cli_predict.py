@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -73,3 +74,77 @@ def test_camera_matrix_defaults():
     np.testing.assert_allclose(K, [[500, 0, 320], [0, 500, 250], [0, 0, 1]])
     with pytest.raises(typer.BadParameter):
         camera_matrix(640, 480, -5.0, None, None, None, None)
+
+
+def _tiny_weights(path):
+    """A small single-stage network with fixed random weights (the plumbing under test does
+    not depend on training; its decoded hands are reproducible)."""
+    import torch
+
+    from hand_mesh_core.network.model import SingleStageNet
+
+    torch.manual_seed(0)
+    SingleStageNet({
+        "model": {"input_size": 64, "backbone": {"name": "resnet18", "options": {"width": 8}},
+                  "neck": {"channels": 16, "lateral_channels": 8}, "heads": {"hidden": 16, "appearance": False}},
+    }).save(path)
+    return path
+
+
+def test_single_stage_runtime_and_weights_options(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("HAND_MESH_CACHE", str(tmp_path / "cache"))  # the ONNX export lands here
+    weights = _tiny_weights(tmp_path / "tiny.safetensors")
+    image = shared_data / "images" / "hamer_test1.jpg"
+    hands = {}
+    for runtime in ("torch", "onnxruntime"):
+        out = tmp_path / runtime
+        result = runner.invoke(app, [
+            "predict", str(image), "--out", str(out), "--backend", "single_stage", "--runtime", runtime,
+            "--weights", str(weights), "--device", "cpu", "--score-threshold", "0", "--max-hands", "2",
+            "--no-overlay", "--no-mesh-json"])
+        assert result.exit_code == 0, result.output
+        data = json.loads((out / "hamer_test1.json").read_text())
+        assert data["backend"] == "single_stage"
+        hands[runtime] = data["hands"]
+    assert len(hands["torch"]) == len(hands["onnxruntime"]) == 2  # threshold 0: max_hands peaks
+    for a, b in zip(hands["torch"], hands["onnxruntime"]):
+        assert a["handedness"] == b["handedness"]
+        np.testing.assert_allclose(a["keypoints_2d"], b["keypoints_2d"], atol=0.5)  # pixels
+    assert list((tmp_path / "cache").rglob("*.onnx")), "onnxruntime ran the exported model of --weights"
+
+
+def test_runtime_and_weights_are_single_stage_options(shared_data, tmp_path):
+    image = str(shared_data / "images" / "hamer_test1.jpg")
+    weights = _tiny_weights(tmp_path / "tiny.safetensors")
+    for options in (["--runtime", "onnxruntime"], ["--weights", str(weights)],
+                    ["--backend", "single_stage", "--runtime", "openvino", "--weights", str(weights)],
+                    ["--backend", "single_stage", "--weights", str(tmp_path / "missing.safetensors")]):
+        result = runner.invoke(app, ["predict", image, "--out", str(tmp_path / "out"), *options])
+        assert result.exit_code == 2, (options, result.output)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.json"))
+
+
+def test_tensorrt_runtime_without_tensorrt_or_cuda_fails_with_the_reason(shared_data, tmp_path):
+    from hand_mesh_core.runtime import runtime_unavailable_reason
+
+    reason = runtime_unavailable_reason("tensorrt", "cuda")
+    if reason is None:
+        pytest.skip("TensorRT and CUDA are available here: the runtime runs instead of failing")
+    weights = _tiny_weights(tmp_path / "tiny.safetensors")
+    result = runner.invoke(app, [
+        "predict", str(shared_data / "images" / "hamer_test1.jpg"), "--out", str(tmp_path / "out"),
+        "--backend", "single_stage", "--runtime", "tensorrt", "--weights", str(weights), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "tensorrt" in result.output.lower() or "cuda" in result.output.lower()
+
+
+def test_backend_options():
+    from hand_mesh_core.cli.predict import backend_options
+
+    assert backend_options("two_stage", "torch", None) == {}
+    assert backend_options("single_stage", "onnxruntime", None) == {"runtime": "onnxruntime"}
+    assert backend_options("single_stage", "torch", Path("w.safetensors")) == {"runtime": "torch",
+                                                                              "weights": "w.safetensors"}
+    for args in (("two_stage", "tensorrt", None), ("two_stage", "torch", Path("w")), ("single_stage", "x", None)):
+        with pytest.raises(typer.BadParameter):
+            backend_options(*args)

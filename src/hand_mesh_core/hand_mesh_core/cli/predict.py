@@ -3,6 +3,10 @@
 Mirrors :func:`hand_mesh_core.create_predictor` / ``Predictor.predict``: the same option
 names, one JSON (:meth:`Prediction.to_json`, keypoint order and units written in the
 file) and one overlay PNG (:meth:`Prediction.plot`) per image or video frame.
+
+``--runtime`` and ``--weights`` are options of the ``single_stage`` backend (what runs the
+network: :mod:`hand_mesh_core.runtime`; which weights file: default the shipped one) and
+are refused with ``two_stage``.
 """
 
 from __future__ import annotations
@@ -49,9 +53,33 @@ def camera_matrix(
     return None
 
 
+def backend_options(backend: str, runtime: str, weights: Path | None) -> dict:
+    """``create_predictor`` options of ``--runtime`` / ``--weights`` for ``backend``.
+
+    ``single_stage``: ``{"runtime": runtime}`` plus ``{"weights": str(weights)}`` when given.
+    Other backends take neither: ``typer.BadParameter`` when ``--weights`` is given or
+    ``--runtime`` is not the default ``torch``; an unknown runtime is refused too.
+    """
+    from hand_mesh_core.runtime import RUNTIMES
+
+    if runtime not in RUNTIMES:
+        raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if backend != "single_stage":
+        if weights is not None:
+            raise typer.BadParameter(f"--weights is an option of the single_stage backend, not {backend}")
+        if runtime != "torch":
+            raise typer.BadParameter(f"--runtime is an option of the single_stage backend, not {backend}")
+        return {}
+    return {"runtime": runtime, **({"weights": str(weights)} if weights is not None else {})}
+
+
 def predict(
     paths: list[Path] = typer.Argument(..., help="Images, image folders or video files.", exists=True),
     backend: str = typer.Option("two_stage", help="Backend of create_predictor."),
+    runtime: str = typer.Option("torch", help="single_stage: what runs the network: torch, onnxruntime or "
+                                "tensorrt (CUDA)."),
+    weights: Optional[Path] = typer.Option(None, help="single_stage: weights file (.safetensors) "
+                                           "[default: the shipped weights].", exists=True, dir_okay=False),
     fx: Optional[float] = typer.Option(None, help="Focal length x, pixels."),
     fy: Optional[float] = typer.Option(None, help="Focal length y, pixels (default: fx)."),
     cx: Optional[float] = typer.Option(None, help="Principal point x, pixels (default: image centre)."),
@@ -79,7 +107,7 @@ def predict(
 
     out.mkdir(parents=True, exist_ok=True)
     options = dict(device=device, max_hands=max_hands, score_threshold=score_threshold, hand_model=hand_model,
-                   mano_path=str(mano_path) if mano_path else None)
+                   mano_path=str(mano_path) if mano_path else None, **backend_options(backend, runtime, weights))
     predictors: dict[bool, object] = {}
     written = 0
     for path in paths:
@@ -88,8 +116,11 @@ def predict(
         if is_video not in predictors:
             try:
                 predictors[is_video] = create_predictor(backend, video=is_video, **options)
-            except ValueError as e:
+            except (ValueError, FileNotFoundError) as e:
                 raise typer.BadParameter(str(e)) from e
+            except RuntimeError as e:  # the runtime's package, provider or GPU is missing
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(2) from e
         predictor = predictors[is_video]
         predictor.reset()
         for frame in source:
