@@ -5,8 +5,8 @@
                                                         # /camera/image_raw + /camera/camera_info
     ros2 launch hand_mesh_ros demo.launch.py input:=camera:0 device:=cuda rviz:=false
 
-Launch arguments: input, image_topic, camera_info_topic, backend, device, runtime, rate, loop,
-publish_debug_image, rviz, config. Node parameters come from config/hand_mesh.yaml (every
+Launch arguments: input, image_topic, camera_info_topic, backend, device, runtime, weights, rate,
+loop, publish_debug_image, rviz, config. Node parameters come from config/hand_mesh.yaml (every
 parameter, commented); the arguments above override a few of them.
 """
 
@@ -35,6 +35,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
         DeclareLaunchArgument("runtime", default_value="torch", choices=["torch", "onnxruntime", "tensorrt"],
                               description="single_stage network runtime"),
+        DeclareLaunchArgument("weights", default_value="",
+                              description="single_stage weights file (.safetensors); empty = the shipped default"),
         DeclareLaunchArgument("rate", default_value="0.0",
                               description="image_source publish rate in Hz (0.0 = the source's own rate)"),
         DeclareLaunchArgument("loop", default_value="true", choices=["true", "false"],
@@ -72,6 +74,7 @@ def generate_launch_description() -> LaunchDescription:
             "backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
             "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
             "runtime": ParameterValue(LaunchConfiguration("runtime"), value_type=str),
+            "weights": ParameterValue(LaunchConfiguration("weights"), value_type=str),
             "publish_debug_image": ParameterValue(LaunchConfiguration("publish_debug_image"), value_type=bool),
         }],
         remappings=[("image", image_topic), ("camera_info", camera_info_topic)],

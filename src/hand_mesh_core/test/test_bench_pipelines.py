@@ -99,14 +99,9 @@ def test_bench_smoke_run_writes_table_json_plot_and_frames(shared_data, tmp_path
     from typer.testing import CliRunner
 
     from hand_mesh_core.cli import app
-    from hand_mesh_core.network.model import SingleStageNet
+    from hand_mesh_core.testing import tiny_single_stage_weights
 
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.safetensors"
-    SingleStageNet({
-        "model": {"input_size": 64, "backbone": {"name": "resnet18", "options": {"width": 8}},
-                  "neck": {"channels": 16, "lateral_channels": 8}, "heads": {"hidden": 16, "appearance": False}},
-    }).save(weights)
+    weights = tiny_single_stage_weights(tmp_path / "tiny.safetensors")
     out = tmp_path / "bench"
     result = CliRunner().invoke(app, [
         "bench", "--out", str(out), "--runtimes", "torch,tensorrt", "--counts", "1,2", "--repeats", "1",

@@ -15,6 +15,7 @@ from hand_mesh_core.camera import intrinsics_from_fov
 from hand_mesh_core.cli import app
 from hand_mesh_core.cli.predict import camera_matrix
 from hand_mesh_core.hand_model import KEYPOINT_NAMES
+from hand_mesh_core.testing import tiny_single_stage_weights
 
 runner = CliRunner()
 
@@ -76,24 +77,9 @@ def test_camera_matrix_defaults():
         camera_matrix(640, 480, -5.0, None, None, None, None)
 
 
-def _tiny_weights(path):
-    """A small single-stage network with fixed random weights (the plumbing under test does
-    not depend on training; its decoded hands are reproducible)."""
-    import torch
-
-    from hand_mesh_core.network.model import SingleStageNet
-
-    torch.manual_seed(0)
-    SingleStageNet({
-        "model": {"input_size": 64, "backbone": {"name": "resnet18", "options": {"width": 8}},
-                  "neck": {"channels": 16, "lateral_channels": 8}, "heads": {"hidden": 16, "appearance": False}},
-    }).save(path)
-    return path
-
-
 def test_single_stage_runtime_and_weights_options(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("HAND_MESH_CACHE", str(tmp_path / "cache"))  # the ONNX export lands here
-    weights = _tiny_weights(tmp_path / "tiny.safetensors")
+    weights = tiny_single_stage_weights(tmp_path / "tiny.safetensors")
     image = shared_data / "images" / "hamer_test1.jpg"
     hands = {}
     for runtime in ("torch", "onnxruntime"):
@@ -115,7 +101,7 @@ def test_single_stage_runtime_and_weights_options(shared_data, tmp_path, monkeyp
 
 def test_runtime_and_weights_are_single_stage_options(shared_data, tmp_path):
     image = str(shared_data / "images" / "hamer_test1.jpg")
-    weights = _tiny_weights(tmp_path / "tiny.safetensors")
+    weights = tiny_single_stage_weights(tmp_path / "tiny.safetensors")
     for options in (["--runtime", "onnxruntime"], ["--weights", str(weights)],
                     ["--backend", "single_stage", "--runtime", "openvino", "--weights", str(weights)],
                     ["--backend", "single_stage", "--weights", str(tmp_path / "missing.safetensors")]):
@@ -130,7 +116,7 @@ def test_tensorrt_runtime_without_tensorrt_or_cuda_fails_with_the_reason(shared_
     reason = runtime_unavailable_reason("tensorrt", "cuda")
     if reason is None:
         pytest.skip("TensorRT and CUDA are available here: the runtime runs instead of failing")
-    weights = _tiny_weights(tmp_path / "tiny.safetensors")
+    weights = tiny_single_stage_weights(tmp_path / "tiny.safetensors")
     result = runner.invoke(app, [
         "predict", str(shared_data / "images" / "hamer_test1.jpg"), "--out", str(tmp_path / "out"),
         "--backend", "single_stage", "--runtime", "tensorrt", "--weights", str(weights), "--device", "cpu"])

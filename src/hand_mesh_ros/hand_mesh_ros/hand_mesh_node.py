@@ -38,6 +38,7 @@ import gc
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -91,6 +92,10 @@ def _open_fov(value: float) -> str | None:
     return None if 1.0 < value < 179.0 else "must be strictly between 1 and 179 degrees"
 
 
+def _weights_file(value: str) -> str | None:
+    return None if not value or Path(value).expanduser().is_file() else f"no such weights file: {value}"
+
+
 #: Every parameter of the node (name, default, descriptor, validation).
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("backend", "two_stage", "reconstruction backend of hand_mesh_core.create_predictor",
@@ -100,6 +105,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("runtime", "torch", "single_stage network runtime: torch, onnxruntime (CPU or CUDA by device) "
                   "or tensorrt (CUDA); two_stage ignores it", read_only=True,
                   choices=("torch", "onnxruntime", "tensorrt")),
+    ParameterSpec("weights", "", "single_stage weights file (.safetensors); empty = the shipped default weights; "
+                  "two_stage ignores it", read_only=True, check=_weights_file),
     ParameterSpec("hand_model", "open", "hand model: open (shipped, MIT) or mano (needs mano_path)",
                   read_only=True, choices=("open", "mano")),
     ParameterSpec("mano_path", "", "folder or file of the user's MANO model (hand_model=mano); empty = none",
@@ -131,6 +138,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
+def single_stage_options(params: dict) -> dict:
+    """``create_predictor`` options of the single_stage backend from the node's parameters:
+    ``runtime``, and ``weights`` (expanded path) unless the parameter is empty (shipped default)."""
+    options = {"runtime": params["runtime"]}
+    if params["weights"]:
+        options["weights"] = str(Path(params["weights"]).expanduser())
+    return options
+
+
 def _stamp_seconds(header: Header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
 
@@ -150,7 +166,7 @@ class HandMeshNode(Node):
             p["backend"], device=p["device"], max_hands=p["max_hands"], score_threshold=p["score_threshold"],
             hand_model=p["hand_model"], mano_path=p["mano_path"] or None, video=p["video"],
             max_image_side=p["max_image_side"],
-            **({"runtime": p["runtime"]} if p["backend"] == "single_stage" else {}),
+            **(single_stage_options(p) if p["backend"] == "single_stage" else {}),
         )
         # first call loads models lazily: do it now, not on the first camera frame
         self.predictor.predict(np.full((240, 320, 3), 127, np.uint8), timestamp=0.0)
@@ -254,6 +270,7 @@ class HandMeshNode(Node):
             "backend": self.predictor.backend,
             "device": self.predictor.device,
             "runtime": getattr(self.predictor, "runtime", "-"),
+            "weights": str(getattr(self.predictor, "weights_path", "-")),
             "hand_model": self._hand_model_name,
             "intrinsics_source": self._intrinsics_source,
             "image_topic": self._image_sub.topic_name,

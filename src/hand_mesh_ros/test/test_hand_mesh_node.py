@@ -18,6 +18,7 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_mesh_msgs.msg import HandMesh, HandMeshArray
 from rcl_interfaces.msg import Log
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -27,6 +28,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from hand_mesh_core.camera import intrinsics_from_fov
 from hand_mesh_core.media import load_rgb
+from hand_mesh_core.testing import tiny_single_stage_weights
 from hand_mesh_ros.camera_info import camera_info_msg
 from hand_mesh_ros.diagnostics import diagnostic_values
 from hand_mesh_ros.hand_mesh_node import NODE_NAME, HandMeshNode
@@ -257,6 +259,28 @@ def test_parameters_validated_read_only_and_dynamic(rig_factory, shared_data):
     rig.send(rgb_to_image_msg(load_rgb(shared_data / "images" / "hamer_test3.jpg")))
     spin_until(rig.executor, lambda: False, 0.3)
     assert rig.out.messages["/hands/markers"] == []  # markers switched off at runtime
+
+
+def test_single_stage_with_weights_and_runtime_parameters(rig_factory, shared_data, tmp_path, monkeypatch):
+    # the plumbing of 'weights' and 'runtime': a small seeded network (not trained) run by
+    # ONNX Runtime from the given file; threshold 0 decodes max_hands peaks
+    monkeypatch.setenv("HAND_MESH_CACHE", str(tmp_path / "cache"))
+    weights = tiny_single_stage_weights(tmp_path / "tiny.safetensors")
+    rig = rig_factory(backend="single_stage", runtime="onnxruntime", weights=str(weights), device="cpu",
+                      score_threshold=0.0, max_hands=2, video=False)
+    assert rig.node.predictor.weights_path == weights and rig.node.predictor.runtime == "onnxruntime"
+    result = rig.send(rgb_to_image_msg(load_rgb(shared_data / "images" / "hamer_test3.jpg")))
+    assert result.backend == "single_stage" and len(result.hands) == 2
+    d = rig.diagnostics()
+    assert d["runtime"] == "onnxruntime" and d["weights"] == str(weights)
+    assert not rig.node.set_parameters([Parameter("weights", value="")])[0].successful  # read-only
+
+
+def test_missing_weights_file_is_refused_at_start(ros_context, tmp_path):
+    missing = str(tmp_path / "missing.safetensors")
+    with pytest.raises(InvalidParameterValueException, match="no such weights file"):
+        HandMeshNode(context=ros_context, parameter_overrides=[
+            Parameter("backend", value="single_stage"), Parameter("weights", value=missing)])
 
 
 def test_auto_image_qos_switches_to_best_effort_for_a_sensor_data_camera(rig_factory, shared_data):

@@ -112,6 +112,8 @@ def test_launch_parameters_and_remappings_are_declared():
         assert keys, f"{executable}: no parameters set"
         unknown = set(keys) - set(NODE_SPECS[executable])
         assert not unknown, f"{executable}: undeclared parameters {unknown}"
+        if executable == "hand_mesh_node":  # the launch arguments reach the node
+            assert {"backend", "device", "runtime", "weights"} <= set(keys)
         for remap in ast.walk(_kw(call, "remappings")):
             if isinstance(remap, ast.Tuple):
                 source = ast.literal_eval(remap.elts[0])
@@ -127,7 +129,9 @@ def test_launch_defaults_remap_to_camera_topics_and_arguments_are_declared():
             ast.literal_eval(default) if isinstance(default, ast.Constant) else None)
     used = {ast.literal_eval(c.args[0]) for c in _calls(tree, "LaunchConfiguration")}
     assert used <= set(declared), f"launch arguments read but not declared: {used - set(declared)}"
-    assert {"input", "backend", "device", "rviz"} <= set(declared)
+    assert {"input", "backend", "device", "runtime", "weights", "rviz"} <= set(declared)
+    node_specs = NODE_SPECS["hand_mesh_node"]
+    assert declared["runtime"] == node_specs["runtime"].default and declared["weights"] == node_specs["weights"].default
     assert declared["image_topic"] == "/camera/image_raw"
     assert declared["camera_info_topic"] == "/camera/camera_info"
     assert declared["rviz"] == "true"
@@ -169,6 +173,9 @@ def test_parameter_validation_rejects_bad_values():
     assert specs["default_hfov_deg"].validate(179.0) is not None  # open interval
     assert specs["score_threshold"].validate(1.5) is not None
     assert specs["publish_markers"].validate(1) is not None  # bool parameters take bools only
+    assert specs["weights"].validate("") is None and specs["weights"].read_only  # empty = shipped weights
+    assert "no such weights file" in specs["weights"].validate("/nonexistent/w.safetensors")
+    assert specs["weights"].validate(str(LAUNCH)) is None  # any existing file passes the check
     d = specs["max_hands"].descriptor()
     assert d.read_only and d.integer_range[0].from_value == 1 and d.description
 
