@@ -11,7 +11,12 @@ inputs and return the same :class:`~hand_mesh_core.results.Prediction`:
   pixels and the 3D outputs, being metric in the optical frame, do not change;
 * ``K`` is validated (:func:`hand_mesh_core.camera.validate_intrinsics`) or, when None,
   the default of :func:`hand_mesh_core.camera.intrinsics_from_fov` is used;
-* ``device="auto"`` resolves to CUDA when available, else CPU.
+* ``device="auto"`` resolves to CUDA when available, else CPU;
+* in stream mode (``video=True``) hands get a ``track_id`` from the shared tracker
+  (:mod:`hand_mesh_core.tracking`) and, with ``smoothing=True``, are One-Euro filtered
+  (:mod:`hand_mesh_core.smoothing`) using the frames' timestamps. A frame whose size differs
+  from the previous frame's starts a new stream (as :meth:`Predictor.reset`): the pixels of
+  the old frames say nothing about it, and state carried over produced duplicate hands.
 
 Registering a backend takes one line in :data:`_BACKENDS` (``name -> "module:Class"``,
 imported only when that backend is created), or a call to :func:`register_backend`.
@@ -31,6 +36,8 @@ import numpy as np
 from hand_mesh_core.camera import intrinsics_from_fov, validate_intrinsics
 from hand_mesh_core.media import to_rgb8
 from hand_mesh_core.results import HandResult, Prediction
+from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF, HandSmoother, SmoothingSettings
+from hand_mesh_core.tracking import HandTracker
 
 #: Backend name -> ``"module:Class"`` (lazy) or the class itself. Add a backend with one line.
 _BACKENDS: dict[str, Any] = {
@@ -137,10 +144,16 @@ class Predictor(abc.ABC):
             palm-detection and presence thresholds; single_stage: the centre-heatmap peak).
         hand_model: ``"open"`` (the shipped MIT model) or ``"mano"`` (needs ``mano_path``).
         mano_path: folder or file of the user's MANO model (``HandModel(model_path=...)``).
-        video: stream mode: consecutive calls are frames of one video (tracking,
-            warm starts); call :meth:`reset` between videos.
+        video: stream mode: consecutive calls are frames of one video (``track_id``,
+            warm starts, smoothing); call :meth:`reset` between videos.
         max_image_side: longest side (pixels) the backend works at; larger inputs are
             downscaled and the 2D results mapped back.
+        smoothing: One-Euro filtering of the tracked hands (:mod:`hand_mesh_core.smoothing`);
+            needs ``video=True``.
+        smoothing_min_cutoff: Hz (> 0), cutoff for a still hand (lower = smoother).
+        smoothing_beta: Hz per m/s (>= 0), rise of the cutoff with the hand's speed
+            (higher = less lag on fast motion).
+        smoothing_d_cutoff: Hz (> 0), cutoff of the speed estimate.
 
     Raises ``ValueError`` for an out-of-range option. Subclasses set :attr:`backend` and
     implement :meth:`_predict`.
@@ -148,6 +161,11 @@ class Predictor(abc.ABC):
 
     #: Registry name of the backend (``"two_stage"``, ``"single_stage"``).
     backend: str = ""
+
+    #: True for backends whose :meth:`_predict` sets ``track_id`` itself with
+    #: :attr:`tracker` (two_stage: before fitting, for warm starts); otherwise the base
+    #: class assigns ids to the hands ``_predict`` returns.
+    tracks_in_predict: bool = False
 
     def __init__(
         self,
@@ -159,6 +177,10 @@ class Predictor(abc.ABC):
         mano_path: str | None = None,
         video: bool = False,
         max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
+        smoothing: bool = False,
+        smoothing_min_cutoff: float = DEFAULT_MIN_CUTOFF,
+        smoothing_beta: float = DEFAULT_BETA,
+        smoothing_d_cutoff: float = DEFAULT_D_CUTOFF,
     ) -> None:
         if int(max_hands) != max_hands or max_hands < 1:
             raise ValueError(f"max_hands must be an integer >= 1, got {max_hands!r}")
@@ -177,6 +199,34 @@ class Predictor(abc.ABC):
         self.mano_path = mano_path
         self.video = bool(video)
         self.max_image_side = int(max_image_side)
+        #: Track ids of the current stream (used in stream mode only).
+        self.tracker = HandTracker()
+        #: One-Euro smoother of the current stream, or None when smoothing is off.
+        self.smoother: HandSmoother | None = None
+        self._stream_size: tuple[int, int] | None = None
+        self.set_smoothing(smoothing, smoothing_min_cutoff, smoothing_beta, smoothing_d_cutoff)
+
+    def set_smoothing(
+        self,
+        enabled: bool,
+        min_cutoff: float = DEFAULT_MIN_CUTOFF,
+        beta: float = DEFAULT_BETA,
+        d_cutoff: float = DEFAULT_D_CUTOFF,
+    ) -> None:
+        """Turn One-Euro smoothing on or off or change its parameters, also mid-stream.
+
+        Running filters keep their state when only the parameters change. Raises
+        ``ValueError`` for parameters out of range, or ``enabled`` without ``video=True``.
+        """
+        settings = SmoothingSettings(float(min_cutoff), float(beta), float(d_cutoff))
+        if enabled and not self.video:
+            raise ValueError("smoothing needs stream mode (video=True): it filters hands over consecutive frames")
+        if not enabled:
+            self.smoother = None
+        elif self.smoother is None:
+            self.smoother = HandSmoother(settings)
+        else:
+            self.smoother.settings = settings
 
     def load_hand_models(self) -> dict[str, Any]:
         """``{"left": HandModel, "right": HandModel}`` of the configured kind, on :attr:`device`."""
@@ -194,31 +244,54 @@ class Predictor(abc.ABC):
             image: ``HxWx3 uint8`` RGB (other layouts converted, see :func:`prepare_image`).
             K: ``3x3`` intrinsics in pixels (or 9 row-major numbers); None = the default
                 ``intrinsics_from_fov(W, H)`` (60 degrees horizontal field of view).
-            timestamp: time of the frame in seconds (stream mode; must increase from call
-                to call). None = the wall clock.
+            timestamp: time of the frame in seconds (stream mode: tracks and smoothing
+                run on it; must increase from call to call). None = a monotonic clock.
 
         Returns:
             A :class:`Prediction` in the input's pixels, with ``K`` as used, hands sorted
             by descending ``score`` and at most ``max_hands`` of them.
 
         Raises:
-            ValueError: bad image or ``K``.
+            ValueError: bad image or ``K``; in stream mode, a timestamp earlier than the
+                previous frame's (call :meth:`reset` first for a new stream).
         """
         t0 = time.perf_counter()
         rgb = prepare_image(image)
         height, width = rgb.shape[:2]
         K = intrinsics_from_fov(width, height) if K is None else validate_intrinsics(K)
         work, K_work, (sx, sy) = self._working_image(rgb, K)
-        pred = self._predict(work, K_work, time.monotonic() if timestamp is None else float(timestamp))
+        stamp = time.monotonic() if timestamp is None else float(timestamp)
+        if self.video and self._stream_size not in (None, (width, height)):
+            self.reset()
+        self._stream_size = (width, height)
+        pred = self._predict(work, K_work, stamp)
         hands = sorted(pred, key=lambda h: -h.score)[: self.max_hands]
+        timings = dict(pred.timings)
+        if self.video:
+            t1 = time.perf_counter()
+            hands = self._follow(hands, K_work, (work.shape[1], work.shape[0]), stamp)
+            timings["tracking"] = (time.perf_counter() - t1) * 1000.0
         if (sx, sy) != (1.0, 1.0):
             hands = [_scale_hand_2d(h, 1.0 / sx, 1.0 / sy) for h in hands]
-        timings = dict(pred.timings)
         timings["total"] = (time.perf_counter() - t0) * 1000.0
         return Prediction(
             hands, image_size=(width, height), K=K, backend=pred.backend, hand_model=pred.hand_model,
             faces=pred.faces, timings=timings,
         )
+
+    def _follow(self, hands: list[HandResult], K: np.ndarray, size: tuple[int, int], timestamp: float) -> list[HandResult]:
+        """Stream mode: ``track_id`` for each hand (unless the backend set them), then smoothing."""
+        if not self.tracks_in_predict:
+            kp = np.stack([h.keypoints_2d for h in hands]) if hands else np.zeros((0, 21, 2))
+            ids = self.tracker.update([h.handedness for h in hands], kp, timestamp)
+            hands = [dataclasses.replace(h, track_id=i) for h, i in zip(hands, ids)]
+        if self.smoother is not None:
+            models = getattr(self, "hand_models", None)
+            if models is None:
+                raise RuntimeError(f"backend {self.backend!r} has no hand_models: smoothing rebuilds hands with them")
+            self.smoother.retain(self.tracker.track_ids)
+            hands = self.smoother(hands, K, size, models, timestamp)
+        return hands
 
     def _working_image(self, rgb: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
         """Downscale to ``max_image_side`` if needed; returns image, matching K, (sx, sy).
@@ -245,7 +318,14 @@ class Predictor(abc.ABC):
         """
 
     def reset(self) -> None:
-        """Forget the state of the current stream (tracks, warm starts). No-op by default."""
+        """Forget the state of the current stream (tracks, filters; backends add theirs).
+
+        The next frame starts a new stream: ids start again at 1.
+        """
+        self.tracker.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
+        self._stream_size = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r}, device={self.device!r}, video={self.video})"

@@ -16,7 +16,6 @@ from hand_mesh_core.camera import project_np
 from hand_mesh_core.hand_model import HandModel
 from hand_mesh_core.two_stage.fitting import NUM_PARAMS, PARAM_SLICES, FitSettings, HandFitter
 from hand_mesh_core.two_stage.initialisation import inverse_kinematics, kabsch, ray_rotation, solve_translation
-from hand_mesh_core.two_stage.tracking import HandTracks
 
 K = np.array([[700.0, 0.0, 300.0], [0.0, 720.0, 260.0], [0.0, 0.0, 1.0]])  # 640x480, off-centre
 
@@ -131,28 +130,6 @@ def test_fit_rejects_bad_input_and_handles_no_hands(fitter):
         fitter.fit(["right"], np.zeros((1, 21, 2)), np.zeros((1, 21, 3)), np.eye(2))
     with pytest.raises(ValueError):
         FitSettings(sigma_2d=0.0)
-
-
-def test_tracks_match_same_side_nearest_wrist_and_expire():
-    tracks = HandTracks(max_missed=1)
-    kp = np.zeros((2, 21, 2))
-    kp[0] = np.linspace([100, 100], [160, 200], 21)  # right hand, wrist (100, 100)
-    kp[1] = np.linspace([400, 100], [460, 200], 21)  # left hand, wrist (400, 100)
-    params = np.arange(2 * NUM_PARAMS, dtype=float).reshape(2, NUM_PARAMS)
-    ids = tracks.update(["right", "left"], kp, params, tracks.match(["right", "left"], kp))
-    assert ids == [1, 2]
-    moved = kp[::-1] + 10.0  # same hands, listed in the other order, moved a little
-    matched = tracks.match(["left", "right"], moved)
-    assert [t.track_id for t in matched] == [2, 1]
-    np.testing.assert_array_equal(matched[1].params, params[0])
-    # a right hand where the left one was is a new hand, not the left track
-    assert tracks.match(["right"], kp[1:2]) == [None]
-    tracks.update(["left", "right"], moved, params[::-1], matched)
-    tracks.update([], np.zeros((0, 21, 2)), np.zeros((0, NUM_PARAMS)), [])
-    tracks.update([], np.zeros((0, 21, 2)), np.zeros((0, NUM_PARAMS)), [])
-    assert tracks.tracks == []
-    new = tracks.update(["right"], kp[:1], params[:1], tracks.match(["right"], kp[:1]))
-    assert new == [3]  # ids are not reused within a stream
 
 
 def test_solver_recovers_from_a_poor_start(fitter, models):

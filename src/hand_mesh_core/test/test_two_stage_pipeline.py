@@ -125,11 +125,12 @@ def test_video_mode_keeps_track_ids_and_warm_starts(shared_data):
     for frame in FrameSource(shared_data / "video" / "mmaction2_demo.mp4"):
         if frame.index >= 12:
             break
-        known = {t.track_id for t in predictor.tracks.tracks}
+        known = {t.track_id: t.side for t in predictor.tracker.tracks}
         K = intrinsics_from_fov(frame.rgb.shape[1], frame.rgb.shape[0])
         stages = predictor.run_stages(frame.rgb, K, timestamp=frame.time)
         ids.append(sorted(stages.track_ids))
-        warm_iterations += [int(i) for i, t in zip(stages.fit.iterations, stages.track_ids) if t in known]
+        sides = [h.handedness for h in stages.landmarks]  # the tracks' sides: warm only when unchanged
+        warm_iterations += [int(i) for i, t, s in zip(stages.fit.iterations, stages.track_ids, sides) if known.get(t) == s]
     seen = [i for frame_ids in ids for i in frame_ids]
     assert seen and min(seen) >= 1
     # hands persist: most frames after the first reuse ids of the frame before
@@ -137,7 +138,7 @@ def test_video_mode_keeps_track_ids_and_warm_starts(shared_data):
     assert reused >= len([f for f in ids[1:] if f]) // 2
     assert warm_iterations and max(warm_iterations) <= cap
     predictor.reset()
-    assert predictor.tracks.tracks == []
+    assert predictor.tracker.tracks == [] and len(predictor.warm_starts) == 0
     assert predictor.predict(np.full((256, 340, 3), 80, np.uint8), timestamp=0.0) == []
 
 

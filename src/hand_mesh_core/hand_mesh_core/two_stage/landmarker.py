@@ -10,6 +10,14 @@ and handed over as ``model_asset_buffer``, so nothing is downloaded or written.
 Handedness: the Tasks API labels the person's hand correctly for ordinary (non-mirrored)
 camera images (checked on the FreiHAND subset, all right hands; the legacy
 ``solutions.hands`` API assumes a mirrored selfie image and swaps the labels).
+
+Duplicates: in VIDEO mode MediaPipe re-detects hands with the palm detector while it still
+tracks the previous frame's hand regions, and when the two regions of one hand overlap too
+little for its own association to merge them, the hand is reported twice (known upstream:
+google-ai-edge/mediapipe#3902, #2928). We measured it on real clips of
+``../shared/data/pool`` (one hand with two skeletons, or a partial second skeleton inside
+it) and on unrelated photos fed as a stream (stale regions). :func:`suppress_duplicates`
+removes them from every result; see its docstring for the rule and the measurements.
 """
 
 from __future__ import annotations
@@ -59,6 +67,15 @@ def hand_landmarker_bundle() -> bytes:
     return buf.getvalue()
 
 
+#: Palm keypoints (wrist and the four finger MCPs, MediaPipe order) used to compare hands.
+PALM_KEYPOINTS = (0, 5, 9, 13, 17)
+
+#: Two hands whose keypoint boxes overlap by at least this fraction of the smaller box ...
+DUPLICATE_MIN_OVERLAP = 0.5
+#: ... and whose palm points lie closer than this many palm lengths (mean) are one hand.
+DUPLICATE_MAX_PALM_DISTANCE = 1.0
+
+
 @dataclasses.dataclass(frozen=True)
 class HandLandmarks:
     """MediaPipe's output for one hand.
@@ -78,6 +95,54 @@ class HandLandmarks:
     world: np.ndarray
     handedness: str
     handedness_score: float
+
+
+def duplicate_pairs(keypoints_2d: np.ndarray) -> np.ndarray:
+    """bool ``[N, N]`` (symmetric, False on the diagonal): which hands are the same hand twice.
+
+    ``keypoints_2d``: ``[N, 21, 2]`` pixels, MediaPipe order. Hands ``i`` and ``j`` are one
+    hand when (a) their keypoint boxes intersect over at least
+    :data:`DUPLICATE_MIN_OVERLAP` of the smaller box, *and* (b) their palm points
+    (:data:`PALM_KEYPOINTS`) are on average less than :data:`DUPLICATE_MAX_PALM_DISTANCE`
+    palm lengths apart (palm length: mean wrist-to-MCP distance of the two hands).
+
+    Measured on MediaPipe VIDEO-mode output over the first 150 frames of the clips in
+    ``../shared/data/pool`` (pairs checked by eye): duplicates had overlap 0.7-1.0 and palm
+    distance 0.2-0.93; distinct hands that overlap (crossed hands in sign language) had
+    palm distance >= 1.17, distinct hands side by side an overlap < 0.45.
+    """
+    kp = np.asarray(keypoints_2d, dtype=np.float64)
+    n = len(kp)
+    if n < 2:
+        return np.zeros((n, n), dtype=bool)
+    lo, hi = kp.min(axis=1), kp.max(axis=1)
+    inter = np.prod(np.clip(np.minimum(hi[:, None], hi[None]) - np.maximum(lo[:, None], lo[None]), 0.0, None), axis=-1)
+    area = np.prod(hi - lo, axis=-1)
+    overlap = inter / np.maximum(np.minimum(area[:, None], area[None]), 1e-9)
+    palm = kp[:, PALM_KEYPOINTS]  # [N, 5, 2]
+    palm_length = np.linalg.norm(palm[:, 1:] - palm[:, :1], axis=-1).mean(axis=1)  # [N]
+    scale = np.maximum(0.5 * (palm_length[:, None] + palm_length[None]), 1e-9)
+    palm_distance = np.linalg.norm(palm[:, None] - palm[None], axis=-1).mean(axis=-1) / scale
+    same = (overlap >= DUPLICATE_MIN_OVERLAP) & (palm_distance < DUPLICATE_MAX_PALM_DISTANCE)
+    np.fill_diagonal(same, False)
+    return same
+
+
+def suppress_duplicates(hands: list[HandLandmarks]) -> list[HandLandmarks]:
+    """``hands`` without the second reports of a hand (:func:`duplicate_pairs`), order kept.
+
+    Of two reports of one hand the one with the higher handedness score stays (the Tasks
+    API exposes no other per-hand confidence; a report from a stale or partial region is the
+    less certain one).
+    """
+    if len(hands) < 2:
+        return list(hands)
+    same = duplicate_pairs(np.stack([h.keypoints_2d for h in hands]))
+    keep: list[int] = []
+    for i in sorted(range(len(hands)), key=lambda k: -hands[k].handedness_score):
+        if not any(same[i, j] for j in keep):
+            keep.append(i)
+    return [hands[i] for i in sorted(keep)]
 
 
 class HandLandmarker:
@@ -135,7 +200,7 @@ class HandLandmarker:
         self._last_ms = -1
 
     def detect(self, image: np.ndarray, timestamp: float | None = None) -> list[HandLandmarks]:
-        """Landmarks of every hand in ``image`` (``HxWx3 uint8`` RGB).
+        """Landmarks of every hand in ``image`` (``HxWx3 uint8`` RGB), each hand once.
 
         ``timestamp`` (seconds) is required in VIDEO mode; MediaPipe needs strictly
         increasing milliseconds, so a repeated or earlier time is moved 1 ms past the last.
@@ -159,7 +224,7 @@ class HandLandmarker:
             xyz = np.array([[p.x, p.y, p.z] for p in world], dtype=np.float64)
             best = max(cats, key=lambda c: c.score)
             hands.append(HandLandmarks(uv, xyz, best.category_name.lower(), float(best.score)))
-        return hands
+        return suppress_duplicates(hands)
 
     def reset(self) -> None:
         """Start a new stream (VIDEO mode: forget tracked hands and the last timestamp)."""

@@ -7,8 +7,13 @@
 2. :class:`~.fitting.HandFitter` fits the hand model to all of them in one batch, through
    the real ``K`` (metric 3D in the optical frame; the depth comes from the hand's metric
    size against its size in pixels);
-3. in video mode, hands are matched to the previous frame's (:mod:`.tracking`): a
-   matched hand keeps its ``track_id`` and its fit starts from the previous solution.
+3. in video mode, hands get their ``track_id`` from the shared tracker
+   (:mod:`hand_mesh_core.tracking`) *before* fitting, on MediaPipe's landmarks, so that a
+   tracked hand's fit starts from its previous solution (:mod:`.tracking`), with the hand
+   model of the side its track's accumulated handedness evidence favours (MediaPipe's
+   per-frame label flickers on ambiguous hands; a flip used to swap the model and make the
+   fitted depth jump). Smoothing, when on, is applied by the base class to the fitted
+   hands; the warm starts keep the raw fits.
 
 ``keypoints_2d`` of a result is the projection of the fitted model's keypoints (so 2D and
 3D agree exactly); MediaPipe's raw landmarks are available from :meth:`run_stages`.
@@ -27,7 +32,7 @@ from hand_mesh_core.predictor import Predictor
 from hand_mesh_core.results import HandResult, Prediction, bbox_from_points
 from hand_mesh_core.two_stage.fitting import FitResult, FitSettings, HandFitter
 from hand_mesh_core.two_stage.landmarker import HandLandmarker, HandLandmarks
-from hand_mesh_core.two_stage.tracking import HandTracks
+from hand_mesh_core.two_stage.tracking import WarmStarts
 
 
 @dataclasses.dataclass
@@ -35,7 +40,8 @@ class StageOutput:
     """Everything one frame produced, stage by stage (for benchmarks and debugging).
 
     Attributes:
-        landmarks: MediaPipe's hands (raw landmarks, handedness).
+        landmarks: MediaPipe's hands (raw landmarks; in video mode the handedness and its
+            score are the hand's track's, see :meth:`~hand_mesh_core.tracking.HandTracker.side`).
         fit: the fitted hand models, in the same order.
         track_ids: ``track_id`` per hand (0 outside video mode).
         timings: milliseconds, ``"landmarks"`` (MediaPipe) and ``"fitting"`` (fit + mesh).
@@ -68,6 +74,7 @@ class TwoStagePredictor(Predictor):
     """
 
     backend = "two_stage"
+    tracks_in_predict = True
 
     def __init__(
         self,
@@ -90,13 +97,14 @@ class TwoStagePredictor(Predictor):
         self.fitter = HandFitter(self.hand_models, settings, device=self.device)
         self.faces = {side: m.faces.detach().cpu().numpy().astype(np.int32) for side, m in self.hand_models.items()}
         self.hand_model_name = str(self.hand_models["right"].name)
-        self.tracks = HandTracks()
+        #: Previous solution of each tracked hand (stream mode).
+        self.warm_starts = WarmStarts()
 
     def run_stages(self, image: np.ndarray, K: np.ndarray, timestamp: float | None = None) -> StageOutput:
         """Landmarks, fit and tracks for one checked ``HxWx3 uint8`` RGB image and its ``K``.
 
         ``timestamp`` (seconds) is needed in video mode. Unlike :meth:`predict` this does
-        no input conversion or rescaling and keeps MediaPipe's raw output.
+        no input conversion or rescaling and keeps MediaPipe's raw landmarks.
         """
         t0 = time.perf_counter()
         hands = self.landmarker.detect(image, timestamp if self.video else None)
@@ -104,10 +112,16 @@ class TwoStagePredictor(Predictor):
         sides = [h.handedness for h in hands]
         kp2d = np.stack([h.keypoints_2d for h in hands]) if hands else np.zeros((0, 21, 2))
         world = np.stack([h.world for h in hands]) if hands else np.zeros((0, 21, 3))
-        matched = self.tracks.match(sides, kp2d) if self.video else [None] * len(hands)
-        init = [None if t is None else t.params for t in matched]
-        fit = self.fitter.fit(sides, kp2d, world, K, init=init)
-        ids = self.tracks.update(sides, kp2d, fit.params, matched) if self.video else [0] * len(hands)
+        ids = [0] * len(hands)
+        if self.video:
+            ids = self.tracker.update(sides, kp2d, timestamp, [h.handedness_score for h in hands])
+            decided = [self.tracker.side(i) for i in ids]
+            hands = [dataclasses.replace(h, handedness=s, handedness_score=p) for h, (s, p) in zip(hands, decided)]
+            sides = [s for s, _ in decided]
+        fit = self.fitter.fit(sides, kp2d, world, K, init=self.warm_starts.get(ids, sides))
+        if self.video:
+            self.warm_starts.retain(self.tracker.track_ids)
+            self.warm_starts.put(ids, sides, fit.params)
         t2 = time.perf_counter()
         return StageOutput(hands, fit, ids, {"landmarks": (t1 - t0) * 1e3, "fitting": (t2 - t1) * 1e3})
 
@@ -143,9 +157,10 @@ class TwoStagePredictor(Predictor):
         )
 
     def reset(self) -> None:
-        """Start a new stream: MediaPipe's tracking and the warm-start tracks are cleared."""
+        """Start a new stream: MediaPipe's tracking, the tracks and the warm starts are cleared."""
+        super().reset()
         self.landmarker.reset()
-        self.tracks.reset()
+        self.warm_starts.clear()
 
 
 __all__ = ["TwoStagePredictor", "StageOutput"]
