@@ -30,6 +30,8 @@ from pathlib import Path
 
 import typer
 
+from hand_mesh_core.bench.report import markdown_table
+
 BATCHES = (1, 16, 128)
 
 
@@ -118,10 +120,9 @@ def run(backend: str = "open", device: str = "cpu", threads: int = 2, repeats: i
 
 def table(rows, header: str) -> str:
     """Markdown table of :func:`run`'s rows under a one-line ``header``."""
-    lines = [header, "", "| batch | mode | time (ms) | CPU time (ms) | per hand (ms) |", "|---:|---|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['batch']} | {r['mode']} | {r['ms']:.3f} | {r['cpu_ms']:.3f} | {r['ms_per_hand']:.4f} |")
-    return "\n".join(lines) + "\n"
+    cells = [[r["batch"], r["mode"], f"{r['ms']:.3f}", f"{r['cpu_ms']:.3f}", f"{r['ms_per_hand']:.4f}"] for r in rows]
+    text = markdown_table(["batch", "mode", "time (ms)", "CPU time (ms)", "per hand (ms)"], cells, align="rlrrr")
+    return "\n".join([header, "", text]) + "\n"
 
 
 def main(

@@ -24,14 +24,13 @@ The ratio column (8 hands / 1 hand) shows that the cost stays flat in the number
 
 from __future__ import annotations
 
-import json
-import platform
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from hand_mesh_core.bench.report import device_sync, machine_meta, markdown_table, time_calls, write_report
 
 #: Network configs benchmarked, one per backbone.
 CONFIGS = ("single_stage_resnet18", "single_stage_resnet34", "single_stage_resnet50", "single_stage_palm")
@@ -103,15 +102,10 @@ def measure(config: str, size: int, device: str, repeats: int, warmup: int) -> d
                 raise RuntimeError(f"planted {count} hands, decoded {got}")
         # 1-hand and 8-hand runs alternate, so that load from other processes hits both alike
         times: dict[int, list[float]] = {1: [], 8: []}
+        sync = device_sync(device)
         for _ in range(repeats):
             for count in (1, 8):
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                t = time.perf_counter()
-                run(count)
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                times[count].append((time.perf_counter() - t) * 1e3)
+                times[count] += time_calls(lambda: run(count), 1, sync=sync)
         for count in (1, 8):
             result[f"ms_{count}"] = statistics.median(times[count])
             result[f"ms_{count}_min"] = min(times[count])
@@ -121,23 +115,17 @@ def measure(config: str, size: int, device: str, repeats: int, warmup: int) -> d
 
 def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The results as a Markdown table with a header line describing the machine."""
-    lines = [
-        f"Single-stage network, batch 1, device {meta['device']} ({meta['cpu']}, {meta['torch_threads']} torch threads), "
-        f"{meta['repeats']} runs. Latency = forward + decode + result objects, median (min) in ms; "
-        "8 / 1 = ratio of the medians.",
-        "",
-        "| config | backbone | input | params (M) | GFLOPs | 1 hand | 8 hands | 8 / 1 |",
-        "|---|---|---|---|---|---|---|---|",
+    title = (f"Single-stage network, batch 1, device {meta['device']} ({meta['cpu']}, {meta['torch_threads']} torch "
+             f"threads), {meta['repeats']} runs. Latency = forward + decode + result objects, median (min) in ms; "
+             "8 / 1 = ratio of the medians.")
+    cells = [
+        [r["config"], "-", r["input"], "-", "-", "-", "-", r["error"]] if "error" in r else
+        [r["config"], r["backbone"], r["input"], f"{r['params_m']:.2f}", f"{r['gflops']:.2f}",
+         f"{r['ms_1']:.1f} ({r['ms_1_min']:.1f})", f"{r['ms_8']:.1f} ({r['ms_8_min']:.1f})", f"{r['ratio_8_1']:.2f}"]
+        for r in rows
     ]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['config']} | - | {r['input']} | - | - | - | - | {r['error']} |")
-            continue
-        lines.append(
-            f"| {r['config']} | {r['backbone']} | {r['input']} | {r['params_m']:.2f} | {r['gflops']:.2f} | "
-            f"{r['ms_1']:.1f} ({r['ms_1_min']:.1f}) | {r['ms_8']:.1f} ({r['ms_8_min']:.1f}) | {r['ratio_8_1']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"
+    header = ["config", "backbone", "input", "params (M)", "GFLOPs", "1 hand", "8 hands", "8 / 1"]
+    return "\n".join([title, "", markdown_table(header, cells)]) + "\n"
 
 
 def main(
@@ -170,20 +158,11 @@ def main(
                 continue
             rows.append(measure(config, size, device, repeats, warmup))
             typer.echo(f"{config} @ {size}: {rows[-1]}", err=True)
-    meta = {
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
-        "cpu": platform.processor() or platform.machine(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "repeats": repeats,
-    }
+    meta = {**machine_meta(device), "repeats": repeats}
     table = to_markdown(rows, meta)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "network.md").write_text(table)
-    (out / "network.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    md, js = write_report(out, "network", table, {"meta": meta, "rows": rows})
     typer.echo(table)
-    typer.echo(f"written: {out / 'network.md'}, {out / 'network.json'}")
+    typer.echo(f"written: {md}, {js}")
 
 
 if __name__ == "__main__":

@@ -21,15 +21,13 @@ Times are the median over ``--repeats`` runs after ``--warmup`` runs, with
 
 from __future__ import annotations
 
-import json
 import math
-import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import typer
+
+from hand_mesh_core.bench.report import device_sync, machine_meta, markdown_table, median_ms, write_report
 
 #: (x, y) offsets in metres of the hands in the 4-hand scene (a 2x2 grid at 0.5 m).
 GRID = ((-0.12, -0.08), (0.12, -0.08), (-0.12, 0.08), (0.12, 0.08))
@@ -76,10 +74,6 @@ def measure(size: int, num_hands: int, device: str, repeats: int, warmup: int) -
         target = renderer.render(scene["vertices"] + 0.003, scene["faces"], scene["K"], scene["albedo"] * 0.9, scene["sh"], mesh_to_image=scene["mesh_to_image"], num_images=1)
     mask = (target.silhouette > 0.5).float()
 
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
     def forward(grad: bool) -> tuple[Any, list[Any]]:
         leaves = [scene[k].clone().requires_grad_(grad) for k in ("vertices", "albedo", "sh")]
         out = renderer.render(leaves[0], scene["faces"], scene["K"], leaves[1], leaves[2], mesh_to_image=scene["mesh_to_image"], num_images=1)
@@ -97,33 +91,20 @@ def measure(size: int, num_hands: int, device: str, repeats: int, warmup: int) -
         assert all(torch.isfinite(leaf.grad).all() for leaf in leaves)
         return out.num_pairs
 
-    result: dict[str, Any] = {"size": size, "hands": num_hands}
+    result: dict[str, Any] = {"size": size, "hands": num_hands, "pairs": run_forward()}
     for name, fn in (("forward_ms", run_forward), ("forward_backward_ms", run_backward)):
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            sync()
-            start = time.perf_counter()
-            result["pairs"] = fn()
-            sync()
-            times.append((time.perf_counter() - start) * 1000.0)
-        result[name] = statistics.median(times)
+        result[name] = median_ms(fn, repeats, warmup, sync=device_sync(device))
     return result
 
 
 def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The results as a Markdown table with a one-line header of the conditions."""
-    lines = [
-        f"Renderer benchmark ({meta['backend']} backend, {meta['device']}, {meta['threads']} threads, "
-        f"torch {meta['torch']}, {meta['cpu']}; median of {meta['repeats']} runs; open hand model, 2314 faces per hand)",
-        "",
-        "| image | hands | pixel-face pairs | forward ms | forward + backward ms |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['size']}x{r['size']} | {r['hands']} | {r['pairs']:,} | {r['forward_ms']:.1f} | {r['forward_backward_ms']:.1f} |")
-    return "\n".join(lines) + "\n"
+    title = (f"Renderer benchmark ({meta['backend']} backend, {meta['device']}, {meta['threads']} threads, "
+             f"torch {meta['torch']}, {meta['cpu']}; median of {meta['repeats']} runs; open hand model, 2314 faces per hand)")
+    cells = [[f"{r['size']}x{r['size']}", r["hands"], f"{r['pairs']:,}", f"{r['forward_ms']:.1f}",
+              f"{r['forward_backward_ms']:.1f}"] for r in rows]
+    header = ["image", "hands", "pixel-face pairs", "forward ms", "forward + backward ms"]
+    return "\n".join([title, "", markdown_table(header, cells, align="rrrrr")]) + "\n"
 
 
 def main(
@@ -147,20 +128,11 @@ def main(
         for count in counts:
             rows.append(measure(size, count, device, repeats, warmup))
             typer.echo(f"{size} px, {count} hands: {rows[-1]}", err=True)
-    meta = {
-        "backend": "torch",
-        "device": device,
-        "threads": threads,
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "repeats": repeats,
-    }
+    meta = {**machine_meta(device), "backend": "torch", "threads": threads, "repeats": repeats}
     table = to_markdown(rows, meta)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "renderer.md").write_text(table)
-    (out / "renderer.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    md, js = write_report(out, "renderer", table, {"meta": meta, "rows": rows})
     typer.echo(table)
-    typer.echo(f"written: {out / 'renderer.md'}, {out / 'renderer.json'}")
+    typer.echo(f"written: {md}, {js}")
 
 
 if __name__ == "__main__":

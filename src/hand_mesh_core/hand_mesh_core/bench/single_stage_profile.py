@@ -16,22 +16,11 @@ torch's current thread count, the median over ``repeats`` runs of each stage run
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+from hand_mesh_core.bench.report import markdown_table, median_ms
 
 
 def _gflops(fn: Callable[[], Any]) -> float:
@@ -83,19 +72,12 @@ def profile_single_stage(weights: str | Path, counts: Sequence[int] = (1, 8), re
             zeros = {"betas": torch.zeros(n, 10), "global_orient": torch.zeros(n, 3), "hand_pose": torch.zeros(n, 45)}
             stages.append((f"hand model, {n} hands", lambda z=zeros: hand_models["right"](**z), False))
         for name, fn, count_flops in stages:
-            rows.append({"stage": name, "ms": _median_ms(fn, repeats), "gflops": _gflops(fn) if count_flops else None})
+            rows.append({"stage": name, "ms": median_ms(fn, repeats), "gflops": _gflops(fn) if count_flops else None})
     return rows
 
 
 def profile_to_markdown(rows: Sequence[dict[str, Any]], threads: int) -> str:
     """The rows as a Markdown table."""
-    lines = [
-        f"Single-stage stages (torch, CPU, {threads} threads, batch 1, each stage alone, median):",
-        "",
-        "| stage | ms | GFLOPs |",
-        "|---|---|---|",
-    ]
-    for r in rows:
-        gf = "-" if r["gflops"] is None else f"{r['gflops']:.2f}"
-        lines.append(f"| {r['stage']} | {r['ms']:.1f} | {gf} |")
-    return "\n".join(lines) + "\n"
+    title = f"Single-stage stages (torch, CPU, {threads} threads, batch 1, each stage alone, median):"
+    cells = [[r["stage"], f"{r['ms']:.1f}", "-" if r["gflops"] is None else f"{r['gflops']:.2f}"] for r in rows]
+    return "\n".join([title, "", markdown_table(["stage", "ms", "GFLOPs"], cells)]) + "\n"

@@ -15,7 +15,6 @@ milliseconds per image, which other load on the machine does not inflate.
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from hand_mesh_core.bench.report import cpu_name, markdown_table, write_report
 
 
 def measure(size: int, photos: bool, images: int, workers: int) -> dict[str, Any]:
@@ -60,13 +61,12 @@ def measure(size: int, photos: bool, images: int, workers: int) -> dict[str, Any
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| size | backgrounds | workers | images | images/s | hands/image | median ms/image | CPU ms/image |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        cpu = "-" if r["cpu_ms_per_image"] is None else f"{r['cpu_ms_per_image']:.0f}"
-        lines.append(f"| {r['size']} | {r['backgrounds']} | {r['workers']} | {r['images']} | {r['images_per_s']:.1f} | "
-                     f"{r['hands_per_image']:.2f} | {r['median_ms']:.0f} | {cpu} |")
-    return "\n".join(lines) + "\n"
+    """The rows as a Markdown table."""
+    header = ["size", "backgrounds", "workers", "images", "images/s", "hands/image", "median ms/image", "CPU ms/image"]
+    cells = [[r["size"], r["backgrounds"], r["workers"], r["images"], f"{r['images_per_s']:.1f}",
+              f"{r['hands_per_image']:.2f}", f"{r['median_ms']:.0f}",
+              "-" if r["cpu_ms_per_image"] is None else f"{r['cpu_ms_per_image']:.0f}"] for r in rows]
+    return markdown_table(header, cells, align="rlrrrrrr") + "\n"
 
 
 def main(
@@ -78,10 +78,8 @@ def main(
     """Measure the synthetic generator's images per second on this machine."""
     rows = [measure(int(s), photos, images, workers) for s in sizes.split(",") for photos in (True, False)]
     table = to_markdown(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "synthetic_data.md").write_text(table)
-    meta = {"machine": platform.processor() or platform.machine(), "python": platform.python_version()}
-    (out / "synthetic_data.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    meta = {"machine": cpu_name(), "python": platform.python_version()}
+    write_report(out, "synthetic_data", table, {"meta": meta, "rows": rows})
     typer.echo(table)
 
 

@@ -21,9 +21,7 @@ median over the images with 1, 2 and 3+ detected hands, and the fit's cost per h
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import platform
 import time
 import types
 from pathlib import Path
@@ -31,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import typer
+
+from hand_mesh_core.bench.report import cpu_name, markdown_table, write_report
 
 #: Folders of ``pool/`` holding photos with several people or hands (timing of 3+ hands).
 POOL_FOLDERS = ("handtrack.js", "yolo-hand-detection", "hand4whole", "openpose", "hagrid", "how2sign", "pixie")
@@ -158,35 +158,33 @@ def _fmt(value: Any, spec: str) -> str:
 
 def to_markdown(acc: dict[str, Any], tim: dict[str, Any], meta: dict[str, Any]) -> str:
     """Both tables as Markdown."""
-    lines = [f"## Two-stage accuracy ({meta['data']}, score_threshold {meta['score_threshold']})", "",
-             "| subset | keypoints | images | hands | recall | PCK@0.2 | norm. 2D err | handedness | "
-             "RR-MPJPE mm | PA-MPJPE mm | wrist depth err % | fit iters (median) | fit reproj. px |",
-             "|---|---|" + "---:|" * 11]
+    accuracy_cells = []
     for subset, rows in acc.items():
         for stage in ("mediapipe", "fitted"):
             s = rows[stage]
             fit = rows["fit"] if stage == "fitted" else {}
-            lines.append(
-                f"| {subset} | {stage} | {s['images']} | {s['hands']} | {_fmt(s['recall'], '.2f')} | "
-                f"{_fmt(s['pck@0.2'], '.3f')} | {_fmt(s['norm_2d_error'], '.3f')} | {_fmt(s['handedness_accuracy'], '.2f')} | "
-                f"{_fmt(s['rr_mpjpe_mm'], '.1f')} | {_fmt(s['pa_mpjpe_mm'], '.1f')} | {_fmt(s['depth_error_pct'], '.1f')} | "
-                f"{_fmt(fit.get('median_iterations'), '.0f')} | {_fmt(fit.get('mean_reprojection_px'), '.2f')} |"
-            )
-    lines += ["", "mediapipe = raw landmarks (3D: world landmarks placed by the closed-form translation); "
-              "fitted = the fitted model's keypoints. PCK@0.2 / norm. 2D err: error / GT hand size "
-              "(hand-mesh eval's definitions).", "",
-              f"## Two-stage timing ({meta['cpu']}, torch threads {meta['torch_threads']}, "
-              f"{meta['repeats']} runs per image, IMAGE mode)", "",
-              "| hands in image | images | MediaPipe ms | fitting ms | fitting ms / hand | fit CPU ms / hand | total ms "
-              "| fit iters (median) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for label, g in tim["groups"].items():
-        if g is None:
-            lines.append(f"| {label} | 0 | - | - | - | - | - | - |")
-            continue
-        lines.append(f"| {label} | {g['images']} | {g['landmarks_ms']:.1f} | {g['fitting_ms']:.1f} | "
-                     f"{g['fitting_ms_per_hand']:.1f} | {g['fitting_cpu_ms_per_hand']:.1f} | {g['total_ms']:.1f} | "
-                     f"{g['median_iterations']:.0f} |")
+            accuracy_cells.append([
+                subset, stage, s["images"], s["hands"], _fmt(s["recall"], ".2f"), _fmt(s["pck@0.2"], ".3f"),
+                _fmt(s["norm_2d_error"], ".3f"), _fmt(s["handedness_accuracy"], ".2f"), _fmt(s["rr_mpjpe_mm"], ".1f"),
+                _fmt(s["pa_mpjpe_mm"], ".1f"), _fmt(s["depth_error_pct"], ".1f"),
+                _fmt(fit.get("median_iterations"), ".0f"), _fmt(fit.get("mean_reprojection_px"), ".2f")])
+    timing_cells = [
+        [label, 0, "-", "-", "-", "-", "-", "-"] if g is None else
+        [label, g["images"], f"{g['landmarks_ms']:.1f}", f"{g['fitting_ms']:.1f}", f"{g['fitting_ms_per_hand']:.1f}",
+         f"{g['fitting_cpu_ms_per_hand']:.1f}", f"{g['total_ms']:.1f}", f"{g['median_iterations']:.0f}"]
+        for label, g in tim["groups"].items()
+    ]
+    lines = [f"## Two-stage accuracy ({meta['data']}, score_threshold {meta['score_threshold']})", "",
+             markdown_table(["subset", "keypoints", "images", "hands", "recall", "PCK@0.2", "norm. 2D err", "handedness",
+                             "RR-MPJPE mm", "PA-MPJPE mm", "wrist depth err %", "fit iters (median)", "fit reproj. px"],
+                            accuracy_cells, align="ll" + "r" * 11),
+             "", "mediapipe = raw landmarks (3D: world landmarks placed by the closed-form translation); "
+             "fitted = the fitted model's keypoints. PCK@0.2 / norm. 2D err: error / GT hand size "
+             "(hand-mesh eval's definitions).", "",
+             f"## Two-stage timing ({meta['cpu']}, torch threads {meta['torch_threads']}, "
+             f"{meta['repeats']} runs per image, IMAGE mode)", "",
+             markdown_table(["hands in image", "images", "MediaPipe ms", "fitting ms", "fitting ms / hand",
+                             "fit CPU ms / hand", "total ms", "fit iters (median)"], timing_cells, align="l" + "r" * 7)]
     lines += ["", "Medians over images of each image's median over the runs (after one warm-up run); 3+ = three "
               "hands or more. fit CPU = the fit's thread CPU time (single-threaded): near its wall time on an "
               f"idle CPU. Load average during the run: {meta['load_average']}."]
@@ -218,7 +216,7 @@ def main(
     meta = {
         "data": str(shared / "annotated"),
         "score_threshold": score_threshold,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "repeats": repeats,
         "hand_model": predictor.hand_model_name,
@@ -227,11 +225,9 @@ def main(
         "load_average": " ".join(f"{v:.2f}" for v in os.getloadavg()),
     }
     table = to_markdown(acc, tim, meta)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "two_stage_eval.md").write_text(table)
-    (out / "two_stage_eval.json").write_text(json.dumps({"meta": meta, "accuracy": acc, "timing": tim}, indent=2))
+    md, js = write_report(out, "two_stage_eval", table, {"meta": meta, "accuracy": acc, "timing": tim})
     typer.echo(table)
-    typer.echo(f"written: {out / 'two_stage_eval.md'}, {out / 'two_stage_eval.json'}")
+    typer.echo(f"written: {md}, {js}")
 
 
 if __name__ == "__main__":
