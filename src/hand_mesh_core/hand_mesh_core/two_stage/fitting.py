@@ -38,9 +38,10 @@ operations, not arithmetic. Hence the closed-form Jacobian (one pass over the ha
 over 61 perturbed copies of each), a trial point's cost before its Jacobian (which is only
 formed when the step is accepted and the hand goes on), NumPy float64 for everything but
 the hand model (an operation on a few numbers costs a fraction of a tensor operation),
-and ``torch.inference_mode`` around the model calls. Measured on the 2-core CI machine:
-about 6 ms of CPU per single hand, 4 ms per hand with 2 hands
-(``hand_mesh_core.bench.two_stage_eval``).
+and ``torch.inference_mode`` around the model calls. Measured on the shared 2-core CI
+machine (median thread CPU time per hand over real photos): about 6-7 ms for a single
+hand, 4-5 ms per hand with two, 3-3.5 ms with three or more; 10-11, 7-8 and 6-7.5 ms
+with forward differences (``hand_mesh_core.bench.two_stage_eval``).
 
 Left and right hands share one batch: when the left model is the exact mirror of the
 right one (the open model), a left hand is solved as the mirror image of a right hand
