@@ -61,8 +61,10 @@ class SingleStagePredictor(Predictor):
         ValueError: a bad option or a weights file that does not describe a SingleStageNet.
         RuntimeError: the runtime's package, execution provider or GPU is missing.
 
-    Stream mode (``video=True``) has no temporal state yet: every frame is decoded alone
-    (``track_id`` 0).
+    Stream mode (``video=True``): every frame is decoded alone; the base class then gives
+    the hands their ``track_id`` (:mod:`hand_mesh_core.tracking`) and, with
+    ``smoothing=True``, One-Euro filters them (:mod:`hand_mesh_core.smoothing`). The
+    handedness stays the network's per frame (the side is chosen inside the decoding).
 
     On CPU, construction turns on flushing of denormal floats to zero for the process
     (``torch.set_flush_denormal(True)``): denormal activations, which occur in convolutional
