@@ -6,8 +6,8 @@
     ros2 launch hand_mesh_ros demo.launch.py input:=camera:0 device:=cuda rviz:=false
 
 Launch arguments: input, image_topic, camera_info_topic, backend, device, runtime, weights, rate,
-loop, publish_debug_image, rviz, config. Node parameters come from config/hand_mesh.yaml (every
-parameter, commented); the arguments above override a few of them.
+loop, publish_debug_image, smoothing, rviz, config. Node parameters come from
+config/hand_mesh.yaml (every parameter, commented); the arguments above override a few of them.
 """
 
 from launch import LaunchDescription
@@ -43,6 +43,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="image_source restarts the video / folder at the end"),
         DeclareLaunchArgument("publish_debug_image", default_value="true", choices=["true", "false"],
                               description="publish /hands/debug_image (the overlay shown in RViz)"),
+        DeclareLaunchArgument("smoothing", default_value="false", choices=["true", "false"],
+                              description="One-Euro smoothing of the tracked hands (less jitter, a little lag)"),
         DeclareLaunchArgument("rviz", default_value="true", choices=["true", "false"],
                               description="start rviz2 with config/hand_mesh.rviz"),
         DeclareLaunchArgument("config", default_value=PathJoinSubstitution([share, "config", "hand_mesh.yaml"]),
@@ -76,6 +78,7 @@ def generate_launch_description() -> LaunchDescription:
             "runtime": ParameterValue(LaunchConfiguration("runtime"), value_type=str),
             "weights": ParameterValue(LaunchConfiguration("weights"), value_type=str),
             "publish_debug_image": ParameterValue(LaunchConfiguration("publish_debug_image"), value_type=bool),
+            "smoothing": ParameterValue(LaunchConfiguration("smoothing"), value_type=bool),
         }],
         remappings=[("image", image_topic), ("camera_info", camera_info_topic)],
     )

@@ -279,7 +279,8 @@ class Predictor(abc.ABC):
             faces=pred.faces, timings=timings,
         )
 
-    def _follow(self, hands: list[HandResult], K: np.ndarray, size: tuple[int, int], timestamp: float) -> list[HandResult]:
+    def _follow(self, hands: list[HandResult], K: np.ndarray, size: tuple[int, int],
+                timestamp: float) -> list[HandResult]:
         """Stream mode: ``track_id`` for each hand (unless the backend set them), then smoothing."""
         if not self.tracks_in_predict:
             kp = np.stack([h.keypoints_2d for h in hands]) if hands else np.zeros((0, 21, 2))

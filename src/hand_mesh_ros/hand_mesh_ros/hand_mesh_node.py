@@ -54,6 +54,7 @@ from visualization_msgs.msg import MarkerArray
 
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.predictor import create_predictor
+from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 from hand_mesh_ros.camera_info import intrinsics_from_camera_info
 from hand_mesh_ros.diagnostics import NodeStats, diagnostic_array
 from hand_mesh_ros.image_conversion import ImageConversionError, msg_to_rgb, rgb_to_image_msg, validate_image_msg
@@ -116,8 +117,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_hands", 4, "most hands reported per image", read_only=True, value_range=(1, 32)),
     ParameterSpec("max_image_side", 1920, "images with a longer side (pixels) are downscaled for inference",
                   read_only=True, value_range=(32, 8192)),
-    ParameterSpec("video", True, "stream mode: consecutive images are one video (tracking, warm starts)",
+    ParameterSpec("video", True, "stream mode: consecutive images are one video (track ids, warm starts, smoothing)",
                   read_only=True),
+    ParameterSpec("smoothing", False, "One-Euro filtering of the tracked hands over time (needs video)"),
+    ParameterSpec("smoothing_min_cutoff", DEFAULT_MIN_CUTOFF,
+                  "One-Euro cutoff (Hz) for a still hand: lower = smoother, more lag", value_range=(0.01, 100.0)),
+    ParameterSpec("smoothing_beta", DEFAULT_BETA,
+                  "One-Euro rise of the cutoff with hand speed (Hz per m/s): higher = less lag, more jitter",
+                  value_range=(0.0, 1000.0)),
     ParameterSpec("compressed_input", False, "subscribe to 'image' as sensor_msgs/CompressedImage (JPEG/PNG)",
                   read_only=True),
     ParameterSpec("image_qos", "auto",
@@ -171,6 +178,8 @@ class HandMeshNode(Node):
         # first call loads models lazily: do it now, not on the first camera frame
         self.predictor.predict(np.full((240, 320, 3), 127, np.uint8), timestamp=0.0)
         self.predictor.reset()
+        self._smoothing: tuple | None = None
+        self._apply_smoothing()
         # torch and MediaPipe leave ~300k long-lived objects; without this, the garbage
         # collector walks them all while markers allocate their ~7000 Points per hand
         # (measured: two-hand markers 100 ms -> 17 ms). Objects created later are collected
@@ -272,6 +281,8 @@ class HandMeshNode(Node):
             "runtime": getattr(self.predictor, "runtime", "-"),
             "weights": str(getattr(self.predictor, "weights_path", "-")),
             "hand_model": self._hand_model_name,
+            "smoothing": "off" if self.predictor.smoother is None else
+                         "min_cutoff {:g} Hz, beta {:g} Hz per m/s".format(*self._smoothing[1:]),
             "intrinsics_source": self._intrinsics_source,
             "image_topic": self._image_sub.topic_name,
             "image_qos": "reliable" if self._image_reliable else "best_effort",
@@ -310,6 +321,18 @@ class HandMeshNode(Node):
                 "is only as good as this guess")
         return K, "default_fov"
 
+    def _apply_smoothing(self) -> None:
+        """Give the predictor the current smoothing parameters (they may change while running)."""
+        wanted = tuple(self.get_parameter(n).value for n in ("smoothing", "smoothing_min_cutoff", "smoothing_beta"))
+        if wanted == self._smoothing:
+            return
+        self._smoothing = wanted
+        enabled, min_cutoff, beta = wanted
+        if enabled and not self.predictor.video:
+            self.get_logger().warning("smoothing needs video: true (it filters hands over consecutive frames); off")
+            enabled = False
+        self.predictor.set_smoothing(enabled, min_cutoff=min_cutoff, beta=beta)
+
     def _stream_timestamp(self, header: Header) -> float:
         """Seconds for the predictor's stream mode: the image stamp, kept increasing."""
         ts = _stamp_seconds(header) or time.time()
@@ -347,6 +370,7 @@ class HandMeshNode(Node):
         self._image_size = f"{width}x{height}"
         K, source = self._intrinsics(msg.header, width, height)
         self._intrinsics_source = source
+        self._apply_smoothing()
         prediction = self.predictor.predict(rgb, K, timestamp=self._stream_timestamp(msg.header))
         self._hand_model_name = prediction.hand_model
         header = Header(stamp=msg.header.stamp,
