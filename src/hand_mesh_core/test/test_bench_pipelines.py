@@ -1,6 +1,7 @@
-"""The hand-count benchmark: frame composition from real hands, target bookkeeping, and a
-smoke run of ``hand-mesh bench`` on one tiny configuration (files and table columns; no
-timing is asserted)."""
+"""The hand-count benchmark: frame composition from whole real photos (geometry, matching,
+arrangements, the search on real photos with the real reference detector), target
+bookkeeping, and a smoke run of ``hand-mesh bench`` on one tiny configuration (files and
+table columns; no timing is asserted)."""
 
 from __future__ import annotations
 
@@ -12,58 +13,98 @@ import torch
 
 from hand_mesh_core.bench.multi_hand_frames import (
     BACKGROUND,
-    HandCrop,
-    collect_hand_crops,
-    compose_frame,
-    compose_frames,
-    count_detected_hands,
-    slot_boxes,
-    square_crop,
+    HandScene,
+    arrangements,
+    cell_boxes,
+    collect_scenes,
+    compose,
+    landmarker_detector,
+    match_hands,
+    select_frames,
 )
-from hand_mesh_core.bench.pipelines import FLAT_TARGET, BenchResult
+from hand_mesh_core.bench.pipelines import FLAT_TARGET, BenchResult, compare_with_two_stage
 
 
-def test_square_crop_is_centred_on_the_keypoints_and_pads_outside():
-    image = np.zeros((100, 200, 3), np.uint8)
-    image[40:60, 90:110] = 200
-    kp = np.array([[90.0, 40.0], [110.0, 60.0]])
-    crop, (x0, y0, side) = square_crop(image, kp, margin=2.0)
-    assert side == 40 and (x0, y0) == (80, 30) and crop.shape == (40, 40, 3)
-    assert (crop[10:30, 10:30] == 200).all() and (crop[:10] == 0).all()
-    corner, (cx, cy, cside) = square_crop(image, np.array([[0.0, 0.0], [10.0, 10.0]]), margin=3.0)
-    assert (cx, cy, cside) == (-10, -10, 30)
-    assert (corner[:10, :10] == BACKGROUND).all() and (corner[10:, 10:] == 0).all()
+def _scene(width, height, colour, hands, name="s"):
+    """A flat-coloured scene with ``hands`` fake hands: keypoints on a bright 3x3 block each."""
+    rgb = np.full((height, width, 3), colour, np.uint8)
+    kps = []
+    for i in range(hands):
+        u, v = 10 + 20 * i, height // 2
+        rgb[v - 1 : v + 2, u - 1 : u + 2] = 255
+        kps.append(np.tile([float(u) + 0.5, float(v) + 0.5], (21, 1)) + np.linspace(-0.5, 0.5, 21)[:, None])
+    return HandScene(rgb, name, tuple(kps))
+
+
+def test_scenes_fill_the_cells_row_by_row_and_their_keypoints_follow():
+    assert cell_boxes((1280, 960), (2, 2)) == [(0, 0, 640, 480), (640, 0, 640, 480), (0, 480, 640, 480),
+                                               (640, 480, 640, 480)]
+    wide, tall = _scene(200, 100, 60, 2, "wide"), _scene(100, 200, 90, 1, "tall")
+    frame, placed = compose([wide, tall], (400, 400), (2, 2))
+    assert frame.shape == (400, 400, 3) and len(placed) == 3
+    # wide scene: scaled x1 (200x100 fits a 200x200 cell), centred vertically; tall: x1, centred horizontally
+    assert (frame[50:150, 0:200] != BACKGROUND).all(axis=2).mean() > 0.99 and (frame[0:50, 0:200] == BACKGROUND).all()
+    assert (frame[0:200, 250:350] != BACKGROUND).all(axis=2).mean() > 0.99 and (frame[:, 200:250] == BACKGROUND).all()
+    assert (frame[200:] == BACKGROUND).all()  # the cells left empty
+    for kp in placed:  # every mapped keypoint centre lands on its bright block
+        u, v = kp.mean(axis=0)
+        assert (frame[int(v), int(u)] == 255).all()
+    big, _ = compose([_scene(800, 400, 60, 1)], (400, 400), (2, 2))  # shrunk x0.25 into its cell
+    assert (big[50:150, 0:200] == 60).mean() > 0.9
     with pytest.raises(ValueError):
-        square_crop(image, kp, margin=0.0)
+        compose([wide] * 5, (400, 400), (2, 2))
     with pytest.raises(ValueError):
-        square_crop(image, np.zeros((1, 2)), margin=1.0)
+        cell_boxes((40, 40), (8, 1))
 
 
-def test_frames_hold_the_first_n_crops_in_fixed_slots():
-    crops = [HandCrop(np.full((50, 50, 3), 10 * (i + 1), np.uint8), f"{i}.jpg", "left", (0, 0, 50)) for i in range(8)]
-    slots = slot_boxes((640, 480), (4, 2))
-    assert slots[0] == (0, 0, 160, 240) and slots[5] == (160, 240, 160, 240)
-    frames = compose_frames(crops, (1, 2, 4, 8))
-    for n, frame in frames.items():
-        assert frame.shape == (480, 640, 3)
-        for i, (x, y, w, h) in enumerate(slots):
-            centre = frame[y + h // 2, x + w // 2]
-            assert (centre == (10 * (i + 1) if i < n else BACKGROUND)).all()
-    # the same hand has the same size in every frame
-    assert (frames[1][:240, :160] == frames[8][:240, :160]).all()
+def test_detections_match_placed_hands_one_to_one():
+    hand = np.stack([np.linspace(100, 140, 21), np.linspace(200, 260, 21)], axis=1)
+    other = hand + (300, 0)
+    assert match_hands([hand, other], [hand, other]) == 2
+    assert match_hands([hand + 5, hand - 5], [hand, other]) == 1  # two detections of one hand count once
+    assert match_hands([hand + (100, 0)], [hand, other]) == 0  # between the hands: neither
+    assert match_hands([hand + (45, 0)], [hand, other], margin=0.2) == 0
+    assert match_hands([hand + (45, 0)], [hand, other], margin=1.0) == 1
+    assert match_hands([], [hand]) == 0
     with pytest.raises(ValueError):
-        compose_frame(crops[:2], 3)
+        match_hands([hand], [hand], margin=-1)
+
+
+def test_arrangements_add_up_to_the_count_fewest_scenes_first():
+    a, b, c, d = (_scene(50, 50, 0, n, name) for n, name in zip((1, 2, 2, 1), "abcd"))
+    four = [tuple(s.source for s in x) for x in arrangements([a, b, c, d], 4, cells=4)]
+    assert four[:2] == [("b", "c"), ("c", "b")]  # two 2-hand scenes before 2 + 1 + 1
+    assert all(sum({"a": 1, "b": 2, "c": 2, "d": 1}[n] for n in x) == 4 for x in four)
+    assert len(set(four)) == len(four) and all(len(set(x)) == len(x) for x in four)
+    assert list(arrangements([a, d], 4, cells=4)) == []
+    with pytest.raises(ValueError, match="holds 4 hands"):
+        select_frames([a, d], (4,), detect=lambda image: [])
+
+
+def test_real_photos_give_frames_where_the_reference_detector_finds_the_placed_hands(shared_data):
+    from hand_mesh_core.two_stage.landmarker import HandLandmarker
+
+    landmarker = HandLandmarker(max_hands=2, min_detection_confidence=0.5, min_presence_confidence=0.5)
+    try:
+        detect = landmarker_detector(landmarker)
+        scenes = collect_scenes(shared_data / "images", detect)
+        assert {"hamer_test1.jpg", "hamer_test1.jpg (mirrored)", "acr_magic.jpg"} <= {s.source for s in scenes}
+        assert all(1 <= s.hands <= 2 for s in scenes)
+        frames = select_frames(scenes, (1, 2), detect)
+    finally:
+        landmarker.close()
+    for n, f in frames.items():
+        assert f.rgb.shape == (960, 1280, 3) and f.hands == n
+        assert f.detected == f.matched == n, (n, f.sources, f.detected, f.matched)  # measured: found on the 1st try
+        assert 1 <= f.tried <= 40
+
+
+def test_compare_with_two_stage():
+    assert compare_with_two_stage(50, 60, 2, 2) == "yes" and compare_with_two_stage(70, 60, 2, 2) == "no"
+    assert compare_with_two_stage(50, 60, 6, 8) == "yes (lower bound)"  # two_stage would need longer for 8
+    assert compare_with_two_stage(70, 60, 6, 8) == "undecided"
     with pytest.raises(ValueError):
-        slot_boxes((640, 480), (200, 2))
-
-
-def test_real_hand_crops_and_their_detection(shared_data):
-    crops = collect_hand_crops(shared_data / "images", limit=8)
-    assert len(crops) == 8
-    assert [c.others_inside for c in crops] == sorted(c.others_inside for c in crops)
-    assert all(c.rgb.ndim == 3 and c.rgb.shape[0] == c.rgb.shape[1] == c.box[2] for c in crops)
-    detected = count_detected_hands({1: compose_frame(crops, 1), 0: compose_frame(crops, 0)})
-    assert detected == {1: 1, 0: 0}  # the cleanest crop alone is found; an empty frame has none
+        compare_with_two_stage(1, 1, -1, 2)
 
 
 def _stats(m, h):
@@ -76,11 +117,11 @@ def _row(ms, hands, photos=None):
             "photos": {p: _stats(m, h) for p, (m, h) in (photos or {}).items()}}
 
 
-def test_targets_compare_only_where_the_two_stage_pipeline_found_the_hands():
-    result = BenchResult(meta={}, frames_detected={}, rows={
+def test_targets_compare_where_the_two_stage_pipeline_found_the_hands_and_bound_it_elsewhere():
+    result = BenchResult(meta={}, frames={}, rows={
         "single_stage/torch": _row([100, 101, 103, 110], [1, 2, 4, 8], {"a.jpg": (100, 2), "b.jpg": (100, 1)}),
         "single_stage/onnxruntime": _row([50, 60, 70, 80], [1, 2, 4, 8], {"a.jpg": (50, 2), "b.jpg": (50, 1)}),
-        "two_stage": _row([40, 105, 90, 300], [1, 2, 1, 8], {"a.jpg": (70, 2), "b.jpg": (40, 1)}),
+        "two_stage": _row([40, 105, 90, 300], [1, 2, 1, 6], {"a.jpg": (70, 2), "b.jpg": (40, 1)}),
         "single_stage/tensorrt": {"error": "no CUDA"},
     })
     t = result.targets()
@@ -88,8 +129,11 @@ def test_targets_compare_only_where_the_two_stage_pipeline_found_the_hands():
     assert t["single_stage/torch"]["ratio"] == pytest.approx(1.10) and t["single_stage/torch"]["flat"]
     assert t["single_stage/onnxruntime"]["ratio"] == pytest.approx(1.6) and not t["single_stage/onnxruntime"]["flat"]
     assert FLAT_TARGET == pytest.approx(1.15)
-    assert t["single_stage/torch"]["faster_than_two_stage"] == {2: True, 4: None, 8: True}
-    assert t["single_stage/onnxruntime"]["faster_than_two_stage"] == {2: True, 4: None, 8: True}
+    verdicts = {n: v["verdict"] for n, v in t["single_stage/torch"]["faster_than_two_stage"].items()}
+    assert verdicts == {2: "yes", 4: "undecided", 8: "yes (lower bound)"}
+    verdicts = {n: v["verdict"] for n, v in t["single_stage/onnxruntime"]["faster_than_two_stage"].items()}
+    assert verdicts == {2: "yes", 4: "yes (lower bound)", 8: "yes (lower bound)"}
+    assert t["single_stage/torch"]["faster_than_two_stage"][8]["two_stage_hands"] == 6
     # photos: compared only where the two-stage pipeline processed two or more hands
     assert t["single_stage/torch"]["faster_on_two_hand_photos"] == {"a.jpg": False}
     assert t["single_stage/onnxruntime"]["faster_on_two_hand_photos"] == {"a.jpg": True}
@@ -123,7 +167,11 @@ def test_bench_smoke_run_writes_table_json_plot_and_frames(shared_data, tmp_path
         assert "counts" in data["rows"]["single_stage/tensorrt"] or "error" in data["rows"]["single_stage/tensorrt"]
     else:
         assert "error" in data["rows"]["single_stage/tensorrt"]  # reported as unavailable, with the reason
-    assert data["meta"]["omp_wait_policy"] == "PASSIVE" and set(data["frames_detected"]) == {"1", "2"}
+    assert data["meta"]["omp_wait_policy"] == "PASSIVE" and set(data["frames"]) == {"1", "2"}
+    for n, frame in data["frames"].items():
+        assert frame["hands"] == int(n) and 0 <= frame["matched"] <= frame["detected"] and frame["sources"]
+    assert data["meta"]["two_stage_threshold"] == 0.5 and data["meta"]["grid"] == [2, 2]
+    assert "placed (" in table and "found" in table  # the frames' detected counts are in the table's header
     assert any(r["stage"] == "backbone" for r in data["profile"])
     assert data["photos_detected"] and set(data["rows"]["two_stage"]["photos"]) == set(data["photos_detected"])
     assert "Source photos as they are" in table

@@ -1,32 +1,52 @@
 """Real test frames holding a chosen number of hands, for the hand-count benchmark.
 
-The benchmark needs frames that differ only in how many hands they contain. They are
-composed from real photos (``../shared/data/images``):
+Frames are composed from real photos (``../shared/data/images``) as *tiles of whole
+scenes*: a frame of fixed size (default 1280x960) is divided into a grid of cells (default
+2 x 2); a frame holding ``N`` hands fills the first cells (row by row) with photos whose
+hands add up to ``N``, each photo scaled to fit its cell (aspect kept, centred, the rest
+:data:`BACKGROUND` grey). Every hand keeps its arm, body and scene, and every photo has the
+same scale in every frame. Scenes are the photos and their mirror images in which the
+reference detector (MediaPipe HandLandmarker, :mod:`hand_mesh_core.two_stage.landmarker`)
+finds hands; a scene's hands are the ones it finds there, mapped into the frame.
 
-1. the reference detector (MediaPipe HandLandmarker, :mod:`hand_mesh_core.two_stage.landmarker`)
-   finds the hands of each photo; each hand is cut out as a square around its 21
-   landmarks, ``margin`` times the landmarks' larger extent (out-of-image parts padded
-   with the background grey). Crops are ordered by how many landmarks of *other* hands
-   they contain (hands close to another hand, whose crop shows part of it, come last),
-   so the frames with few hands hold the cleanest single hands;
-2. a frame of fixed size is divided into a fixed grid of slots (default 640x480, 4 x 2 slots
-   of 160 x 240 pixels); a frame with ``N`` hands fills the first ``N`` slots (row by row)
-   with the first ``N`` crops, each resized to the slot width, the other slots stay grey.
+Which scenes fill the ``N``-hand frame is searched (:func:`select_frames`): arrangements
+are tried in a fixed order (:func:`arrangements`) and the reference detector, configured
+as the measured two-stage pipeline, is run on each; the first frame in which it finds
+exactly the ``N`` placed hands (:func:`match_hands`) is kept, else the one where it finds
+most of them. The detected and matched counts are reported with the frames.
 
-So every hand has the same size in every frame, and the frames differ in the number of
-hands only. Whether the composed frames really hold ``N`` detectable hands is checked by
-running the reference detector on them (:func:`count_detected_hands`); the benchmark
-reports those counts. Measured here (mediapipe 0.10.21): MediaPipe finds the single hand
-but only one or two hands in such composites with 2 to 8 hands, even when each crop alone
-is found at the same size; its palm detector's scores collapse when several small hands
-share the frame (two copies of one well-detected crop: no palm found). Hand counts for the
-two-stage pipeline therefore come from this check, not from ``N``.
+Why not hand crops on a grid (the previous composition) - measured here with mediapipe
+0.10.21 and the PyTorch twin of its palm detector (:mod:`hand_mesh_core.network.backbones.palm`),
+whose scores explain MediaPipe's counts:
+
+* MediaPipe's palm detector sees the whole frame at 192x192 pixels and was built for the
+  hands of one or two people (its maintainers call many hands out of scope,
+  google-ai-edge/mediapipe#4612). Hands of similar size suppress each other: a crop whose
+  palm scores 0.95 alone (it is found in any of the 8 slots of a 4 x 2 grid) drops to about
+  0.1 when a second hand crop sits two slots away, and neither is found. A flat, noise or
+  mean-colour rectangle in that slot changes nothing; fading the second crop in (0, 25, 50,
+  75, 100 % contrast) lowers the first's score 0.95, 0.94, 0.36, 0.15, 0.11; a second hand
+  at half the size does not suppress it.
+* Not the cause: crop borders (feathered borders: same counts), missing context (crop
+  margins 1.3-3x the hand: 0-3 of 8 found), frame size (640x480 and 1280x960 give the same
+  palm scores: the detector's input is the same), the threshold (0.3: 1-3 of 8). VIDEO mode
+  with hands added one by one does not help either (tracked hands keep new ones from being
+  detected: crop grid 1 of 8 at 0.5, 3 at 0.3; photo tiles 5 and 6).
+* MediaPipe never reported more than 4 hands in the 68 web, stock, group and egocentric
+  photos of ``pool/`` we ran it on.
+* Whole-scene tiles, 2 x 2 at 1280x960, over the 24 orders of the four 2-hand scenes
+  (two photos and their mirror images): 3-6 of 8 hands found at threshold 0.5 (at most 7 at
+  0.3 or lower), 2-4 of 4, 1-2 of 2; hand crops on a grid: 0-1 of 8, 0 of 4, 0 of 2.
+
+So the two-stage pipeline does not find 8 hands in any frame composed from these photos;
+the benchmark reports how many it processed and compares on that basis.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -34,75 +54,77 @@ import numpy as np
 
 from hand_mesh_core.media import list_images, load_rgb
 
-#: Grey level of the frame background and of crop padding (RGB, all channels).
+#: Grey level of the frame background (RGB, all channels).
 BACKGROUND = 114
-#: Default frame size (width, height) and slot grid (columns, rows).
-FRAME_SIZE = (640, 480)
-GRID = (4, 2)
+#: Default frame size (width, height) and cell grid (columns, rows).
+FRAME_SIZE = (1280, 960)
+GRID = (2, 2)
+#: A detected hand matches a placed hand when its keypoints' centroid lies in the placed
+#: hand's keypoint box enlarged by this fraction of the box's size on every side.
+MATCH_MARGIN = 0.2
+
+#: ``image -> [21, 2]`` keypoint arrays (pixels) of the hands a detector finds.
+Detector = Callable[[np.ndarray], list[np.ndarray]]
 
 
 @dataclasses.dataclass(frozen=True)
-class HandCrop:
-    """One hand cut out of a photo.
+class HandScene:
+    """A photo (or its mirror image) and the hands the reference detector finds in it.
 
     Attributes:
-        rgb: ``SxSx3 uint8`` square crop.
-        source: file name of the photo.
-        handedness: ``"left"`` / ``"right"`` as the reference detector labelled it.
-        box: ``(x0, y0, side)`` of the square in the photo's pixels.
-        others_inside: landmarks of other detected hands of the photo inside the square.
+        rgb: ``HxWx3 uint8`` RGB.
+        source: file name, with ``" (mirrored)"`` for the mirror image.
+        keypoints_2d: one float64 ``[21, 2]`` array per hand, pixels of ``rgb``.
     """
 
     rgb: np.ndarray
     source: str
-    handedness: str
-    box: tuple[int, int, int]
-    others_inside: int = 0
+    keypoints_2d: tuple[np.ndarray, ...]
+
+    @property
+    def hands(self) -> int:
+        """Number of hands found in the scene."""
+        return len(self.keypoints_2d)
 
 
-def square_crop(image: np.ndarray, keypoints_2d: np.ndarray, margin: float) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Square crop centred on the keypoints' box, ``margin`` times its larger side.
+@dataclasses.dataclass(frozen=True)
+class ComposedFrame:
+    """One benchmark frame (:func:`select_frames`).
 
-    ``image`` ``HxWx3 uint8``; ``keypoints_2d`` ``[K, 2]`` pixels. Parts outside the image
-    are :data:`BACKGROUND`. Returns the crop and ``(x0, y0, side)``. Raises ``ValueError``
-    for ``margin <= 0`` or keypoints that are not ``[K, 2]`` with ``K >= 2``.
+    Attributes:
+        rgb: ``HxWx3 uint8`` RGB frame.
+        sources: the scenes in its cells, row by row.
+        placed: float64 ``[21, 2]`` keypoints (frame pixels) of every placed hand.
+        detected: hands the reference detector reports in the frame.
+        matched: how many of them are placed hands (:func:`match_hands`).
+        tried: arrangements evaluated to choose this one.
     """
-    kp = np.asarray(keypoints_2d, dtype=np.float64)
-    if kp.ndim != 2 or kp.shape[1] != 2 or kp.shape[0] < 2:
-        raise ValueError(f"keypoints must be [K >= 2, 2], got {kp.shape}")
-    if margin <= 0:
-        raise ValueError(f"margin must be positive, got {margin}")
-    lo, hi = kp.min(axis=0), kp.max(axis=0)
-    centre = (lo + hi) / 2.0
-    side = max(8, int(round(float((hi - lo).max()) * margin)))
-    x0, y0 = (int(round(c - side / 2.0)) for c in centre)
-    h, w = image.shape[:2]
-    pad = max(0, -x0, -y0, x0 + side - w, y0 + side - h)
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(BACKGROUND,) * 3)
-    crop = padded[y0 + pad : y0 + pad + side, x0 + pad : x0 + pad + side]
-    return np.ascontiguousarray(crop), (x0, y0, side)
+
+    rgb: np.ndarray
+    sources: tuple[str, ...]
+    placed: tuple[np.ndarray, ...]
+    detected: int
+    matched: int
+    tried: int
+
+    @property
+    def hands(self) -> int:
+        """Hands placed in the frame."""
+        return len(self.placed)
 
 
-def collect_hand_crops(
-    images: str | Path | Sequence[str | Path],
-    limit: int = 8,
-    margin: float = 1.3,
-    min_score: float = 0.3,
-) -> list[HandCrop]:
-    """Crops of the hands the reference detector finds in real photos.
+def landmarker_detector(landmarker) -> Detector:
+    """A :data:`Detector` from a :class:`~hand_mesh_core.two_stage.landmarker.HandLandmarker`
+    (IMAGE mode): the 2D keypoints of the hands it reports."""
+    return lambda image: [h.keypoints_2d for h in landmarker.detect(image)]
 
-    Args:
-        images: a folder of photos or a list of files (read in sorted order).
-        limit: stop after this many crops.
-        margin: crop side / larger side of the hand's landmark box.
-        min_score: MediaPipe's detection and presence threshold.
 
-    Returns up to ``limit`` crops, those with the fewest landmarks of other hands first
-    (ties: photo by photo, MediaPipe's order within a photo). Raises
-    ``FileNotFoundError`` for a missing folder or file.
+def collect_scenes(images: str | Path | Sequence[str | Path], detect: Detector, mirrored: bool = True) -> list[HandScene]:
+    """Scenes of real photos: each photo (sorted by name) and, if ``mirrored``, its mirror
+    image, where ``detect`` finds at least one hand.
+
+    Raises ``FileNotFoundError`` for a missing folder or file.
     """
-    from hand_mesh_core.two_stage.landmarker import HandLandmarker
-
     if isinstance(images, (str, Path)):
         folder = Path(images)
         if not folder.is_dir():
@@ -110,87 +132,126 @@ def collect_hand_crops(
         paths = list_images(folder)
     else:
         paths = sorted(Path(p) for p in images)
-    landmarker = HandLandmarker(max_hands=8, min_detection_confidence=min_score, min_presence_confidence=min_score)
-    crops: list[HandCrop] = []
-    try:
-        for path in paths:
-            rgb = load_rgb(path)
-            hands = landmarker.detect(rgb)
-            for i, hand in enumerate(hands):
-                crop, (x0, y0, side) = square_crop(rgb, hand.keypoints_2d, margin)
-                inside = sum(
-                    int(np.all((o.keypoints_2d >= (x0, y0)) & (o.keypoints_2d < (x0 + side, y0 + side)), axis=1).sum())
-                    for j, o in enumerate(hands) if j != i
-                )
-                crops.append(HandCrop(crop, path.name, hand.handedness, (x0, y0, side), inside))
-    finally:
-        landmarker.close()
-    return sorted(crops, key=lambda c: c.others_inside)[:limit]
+    scenes = []
+    for path in paths:
+        rgb = load_rgb(path)
+        versions = [(rgb, path.name)] + ([(np.ascontiguousarray(rgb[:, ::-1]), f"{path.name} (mirrored)")] if mirrored else [])
+        for image, name in versions:
+            hands = detect(image)
+            if hands:
+                scenes.append(HandScene(image, name, tuple(np.asarray(k, dtype=np.float64) for k in hands)))
+    return scenes
 
 
-def slot_boxes(frame_size: tuple[int, int] = FRAME_SIZE, grid: tuple[int, int] = GRID) -> list[tuple[int, int, int, int]]:
-    """``(x, y, width, height)`` of each slot, row by row. Raises ``ValueError`` for a grid
-    that does not fit the frame (slots smaller than 8 pixels)."""
+def cell_boxes(frame_size: tuple[int, int] = FRAME_SIZE, grid: tuple[int, int] = GRID) -> list[tuple[int, int, int, int]]:
+    """``(x, y, width, height)`` of each cell, row by row. Raises ``ValueError`` for a grid
+    that does not fit the frame (cells smaller than 8 pixels)."""
     (width, height), (cols, rows) = frame_size, grid
     if cols < 1 or rows < 1 or width // cols < 8 or height // rows < 8:
         raise ValueError(f"grid {grid} does not fit a {width}x{height} frame")
-    sw, sh = width // cols, height // rows
-    return [(c * sw, r * sh, sw, sh) for r in range(rows) for c in range(cols)]
+    cw, ch = width // cols, height // rows
+    return [(c * cw, r * ch, cw, ch) for r in range(rows) for c in range(cols)]
 
 
-def compose_frame(
-    crops: Sequence[HandCrop],
-    count: int,
-    frame_size: tuple[int, int] = FRAME_SIZE,
-    grid: tuple[int, int] = GRID,
-    fill: float = 1.0,
-) -> np.ndarray:
-    """A ``HxWx3 uint8`` frame with the first ``count`` crops in the first ``count`` slots.
+def compose(
+    scenes: Sequence[HandScene], frame_size: tuple[int, int] = FRAME_SIZE, grid: tuple[int, int] = GRID
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The frame with ``scenes`` in the first cells, and the placed hands' keypoints.
 
-    Each crop is resized (area interpolation when shrinking) to a square of ``fill`` times
-    the slot's smaller side and centred in its slot; the rest of the frame is
-    :data:`BACKGROUND`. Raises ``ValueError`` when ``count`` exceeds the crops or the
-    slots, or is negative, or ``fill`` is outside ``(0, 1]``.
+    Each scene is scaled by ``s = min(cell_w / W, cell_h / H)`` (area interpolation when
+    shrinking) and centred in its cell; its keypoints map as ``p -> s p + offset`` (pixel
+    coordinates measured from the image corner). Returns ``HxWx3 uint8`` and one float64
+    ``[21, 2]`` array per hand, scene by scene. Raises ``ValueError`` for more scenes than
+    cells.
     """
-    if not 0.0 < fill <= 1.0:
-        raise ValueError(f"fill must be in (0, 1], got {fill}")
-    slots = slot_boxes(frame_size, grid)
-    if not 0 <= count <= min(len(crops), len(slots)):
-        raise ValueError(f"count must be in [0, {min(len(crops), len(slots))}] ({len(crops)} crops, "
-                         f"{len(slots)} slots), got {count}")
+    cells = cell_boxes(frame_size, grid)
+    if len(scenes) > len(cells):
+        raise ValueError(f"{len(scenes)} scenes for {len(cells)} cells")
     width, height = frame_size
     frame = np.full((height, width, 3), BACKGROUND, np.uint8)
-    for crop, (x, y, sw, sh) in zip(crops[:count], slots):
-        side = max(1, int(round(min(sw, sh) * fill)))
-        interp = cv2.INTER_AREA if crop.rgb.shape[0] > side else cv2.INTER_LINEAR
-        patch = cv2.resize(crop.rgb, (side, side), interpolation=interp)
-        ox, oy = x + (sw - side) // 2, y + (sh - side) // 2
-        frame[oy : oy + side, ox : ox + side] = patch
-    return frame
+    placed = []
+    for scene, (x, y, cw, ch) in zip(scenes, cells):
+        h, w = scene.rgb.shape[:2]
+        s = min(cw / w, ch / h)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        tile = cv2.resize(scene.rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        ox, oy = x + (cw - nw) // 2, y + (ch - nh) // 2
+        frame[oy : oy + nh, ox : ox + nw] = tile
+        scale = np.array([nw / w, nh / h])
+        placed += [k * scale + (ox, oy) for k in scene.keypoints_2d]
+    return frame, placed
 
 
-def compose_frames(
-    crops: Sequence[HandCrop],
-    counts: Sequence[int] = (1, 2, 4, 8),
+def match_hands(detected: Sequence[np.ndarray], placed: Sequence[np.ndarray], margin: float = MATCH_MARGIN) -> int:
+    """How many detected hands are placed hands, one to one.
+
+    A detection (``[21, 2]`` pixels) matches a placed hand whose keypoint box, enlarged by
+    ``margin`` times its width / height on each side, contains the detection's keypoint
+    centroid; each detection takes the nearest such hand (box centre) not yet taken, in
+    order. Raises ``ValueError`` for a negative margin.
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    boxes = []
+    for p in placed:
+        lo, hi = p.min(axis=0), p.max(axis=0)
+        pad = margin * (hi - lo)
+        boxes.append((lo - pad, hi + pad, (lo + hi) / 2))
+    taken: set[int] = set()
+    for d in detected:
+        c = np.asarray(d, dtype=np.float64).mean(axis=0)
+        inside = [i for i, (lo, hi, _) in enumerate(boxes) if i not in taken and np.all(c >= lo) and np.all(c <= hi)]
+        if inside:
+            taken.add(min(inside, key=lambda i: float(np.linalg.norm(boxes[i][2] - c))))
+    return len(taken)
+
+
+def arrangements(scenes: Sequence[HandScene], count: int, cells: int) -> Iterator[tuple[HandScene, ...]]:
+    """Ordered choices of distinct scenes whose hands add up to ``count``, at most ``cells``
+    of them: fewest scenes first, then ``itertools.permutations`` order of the scene list.
+    Raises ``ValueError`` for ``count < 1`` or ``cells < 1``."""
+    if count < 1 or cells < 1:
+        raise ValueError(f"count and cells must be >= 1, got {count}, {cells}")
+    for k in range(1, min(cells, len(scenes)) + 1):
+        for choice in itertools.permutations(scenes, k):
+            if sum(s.hands for s in choice) == count:
+                yield choice
+
+
+def select_frames(
+    scenes: Sequence[HandScene],
+    counts: Sequence[int],
+    detect: Detector,
     frame_size: tuple[int, int] = FRAME_SIZE,
     grid: tuple[int, int] = GRID,
-    fill: float = 1.0,
-) -> dict[int, np.ndarray]:
-    """``{count: frame}`` for each count (:func:`compose_frame`)."""
-    return {int(n): compose_frame(crops, int(n), frame_size, grid, fill) for n in counts}
+    max_tries: int = 40,
+) -> dict[int, ComposedFrame]:
+    """``{count: frame}``: per hand count, the arrangement in which ``detect`` finds the
+    placed hands best (see the module docstring).
 
-
-def count_detected_hands(frames: dict[int, np.ndarray], min_score: float = 0.5, max_hands: int = 16) -> dict[int, int]:
-    """How many hands the reference detector (MediaPipe, IMAGE mode) finds in each frame.
-
-    ``min_score`` is its detection and presence threshold (0.5: the two_stage backend's
-    default). Returns ``{count: detected}``.
+    Up to ``max_tries`` arrangements are evaluated per count, in :func:`arrangements`
+    order; the search stops at the first frame where ``detect`` reports exactly the placed
+    hands. Otherwise the frame with the most matched hands (then the fewest other
+    detections, then the first) is kept. Raises ``ValueError`` when no arrangement of the
+    scenes holds a requested count in the grid.
     """
-    from hand_mesh_core.two_stage.landmarker import HandLandmarker
-
-    landmarker = HandLandmarker(max_hands=max_hands, min_detection_confidence=min_score,
-                                min_presence_confidence=min_score)
-    try:
-        return {n: len(landmarker.detect(frame)) for n, frame in frames.items()}
-    finally:
-        landmarker.close()
+    cells = grid[0] * grid[1]
+    out: dict[int, ComposedFrame] = {}
+    for n in counts:
+        best: ComposedFrame | None = None
+        tried = 0
+        for choice in itertools.islice(arrangements(scenes, int(n), cells), max_tries):
+            frame, placed = compose(choice, frame_size, grid)
+            found = detect(frame)
+            tried += 1
+            matched = match_hands(found, placed)
+            candidate = ComposedFrame(frame, tuple(s.source for s in choice), tuple(placed), len(found), matched, tried)
+            if best is None or (matched, -(len(found) - matched)) > (best.matched, -(best.detected - best.matched)):
+                best = candidate
+            if matched == len(found) == n:
+                break
+        if best is None:
+            raise ValueError(f"no arrangement of {len(scenes)} scenes ({[s.hands for s in scenes]} hands) "
+                             f"holds {n} hands in {cells} cells")
+        out[int(n)] = dataclasses.replace(best, tried=tried)
+    return out

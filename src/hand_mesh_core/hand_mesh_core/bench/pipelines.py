@@ -2,9 +2,20 @@
 
 Run: ``hand-mesh bench`` (:mod:`hand_mesh_core.cli.bench`) or :func:`run_bench`.
 
-Frames: real hands from ``../shared/data/images`` composed into frames of one fixed size
-holding 1, 2, 4 and 8 hands (:mod:`.multi_hand_frames`); the reference detector's hand
-count for each frame is measured and reported.
+Frames: real photos from ``../shared/data/images`` (and their mirror images) tiled whole
+into frames of one fixed size (default 1280x960, 2 x 2 cells) holding 1, 2, 4 and 8 of the
+hands the reference detector finds in them (:mod:`.multi_hand_frames`). For each count the
+arrangement in which the reference detector, configured as the measured two-stage
+pipeline, finds the placed hands best is chosen; the hands it finds (and how many of them
+are placed ones) are reported per frame. MediaPipe's palm detector does not find all hands
+once several people share a frame (measured there): in none of the arrangements of these
+photos tried does it find 8.
+
+Comparison with the two-stage pipeline at ``N`` hands (:meth:`BenchResult.targets`): where
+it processed all ``N`` hands, the medians are compared ("yes" / "no"); where it processed
+only ``k < N``, its latency on that frame is a lower bound of its latency with ``N`` hands
+(each further hand adds a landmark pass and a fit), so a single-stage median below it
+means "yes (lower bound)", and one above it decides nothing ("undecided").
 
 The same pipelines are also measured on the source photos themselves (``photos``), whose
 hands the reference detector finds as they are: real scenes where the two-stage pipeline
@@ -44,7 +55,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -53,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hand_mesh_core.bench.report import cpu_name, latency_summary, markdown_table
 
 #: Hand counts of the benchmark frames.
 HAND_COUNTS = (1, 2, 4, 8)
@@ -77,10 +89,6 @@ class PipelineSpec:
     backend: str
     options: dict[str, Any]
     force_counts: bool = False
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 def _measure_frames(
@@ -114,20 +122,14 @@ def _measure_frames(
             for key, value in pred.timings.items():
                 if key != "total":
                     stages[k].setdefault(key, []).append(float(value))
-    out = {}
-    for k in keys:
-        t = times[k]
-        mean = statistics.fmean(t)
-        out[k] = {
-            "median_ms": statistics.median(t),
-            "p95_ms": _percentile(t, 95),
-            "mean_ms": mean,
-            "min_ms": min(t),
-            "fps": 1000.0 / mean,
+    return {
+        k: {
+            **latency_summary(times[k]),
             "hands": int(statistics.median(hands[k])),
             "stages": {name: statistics.median(v) for name, v in stages[k].items()},
         }
-    return out
+        for k in keys
+    }
 
 
 def measure_pipeline(
@@ -198,22 +200,52 @@ def run_isolated(fn: Any, *args: Any, env: dict[str, str] | None = None) -> Any:
                 os.environ[k] = v
 
 
+#: Verdicts of the comparison with the two-stage pipeline (see :meth:`BenchResult.targets`).
+VERDICTS = ("yes", "no", "yes (lower bound)", "undecided")
+
+
+def compare_with_two_stage(single_ms: float, two_stage_ms: float, two_stage_hands: int, hands: int) -> str:
+    """Is the single-stage pipeline faster than the two-stage one on an ``hands``-hand frame?
+
+    ``"yes"`` / ``"no"`` when the two-stage pipeline processed all ``hands``; when it
+    processed fewer, its latency is a lower bound of its latency with all of them, so a
+    faster single-stage median gives ``"yes (lower bound)"`` and a slower one
+    ``"undecided"``. Raises ``ValueError`` for a negative hand count.
+    """
+    if hands < 0 or two_stage_hands < 0:
+        raise ValueError(f"hand counts must be >= 0, got {hands}, {two_stage_hands}")
+    if two_stage_hands >= hands:
+        return "yes" if single_ms < two_stage_ms else "no"
+    return "yes (lower bound)" if single_ms < two_stage_ms else "undecided"
+
+
 @dataclasses.dataclass
 class BenchResult:
-    """Everything one benchmark run measured (see :func:`run_bench`)."""
+    """Everything one benchmark run measured (see :func:`run_bench`).
+
+    Attributes:
+        meta: machine, settings and load.
+        frames: per hand count, the composed frame: ``{"hands", "detected", "matched",
+            "sources", "tried"}`` (:class:`~.multi_hand_frames.ComposedFrame`).
+        rows: per pipeline name, :func:`measure_pipeline`'s result or ``{"error": why}``.
+        profile: the single-stage stage profile rows, or None.
+        photos_detected: hands the reference detector finds in each source photo measured.
+    """
 
     meta: dict[str, Any]
-    frames_detected: dict[int, int]
+    frames: dict[int, dict[str, Any]]
     rows: dict[str, dict[str, Any]]
     profile: list[dict[str, Any]] | None = None
     photos_detected: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def targets(self) -> dict[str, dict[str, Any]]:
-        """Per single-stage pipeline: 8/1 latency ratio (``flat`` when <= :data:`FLAT_TARGET`)
-        and, per hand count >= 2, whether its median is below the two-stage median (None
-        when the two-stage pipeline found fewer hands than the frame holds: its latency
-        there is its cost for fewer hands, so the comparison is not made)."""
+        """Per single-stage pipeline: ``ratio`` (8/1, largest/smallest hand count median
+        latency), ``flat`` (ratio <= :data:`FLAT_TARGET`), ``faster_than_two_stage`` (per
+        hand count >= 2: ``{"verdict", "two_stage_hands"}``, :func:`compare_with_two_stage`)
+        and ``faster_on_two_hand_photos`` (per source photo where the two-stage pipeline
+        processed 2+ hands: single-stage median below the two-stage one)."""
         two = self.rows.get("two_stage", {}).get("counts")
+        two_photos = self.rows.get("two_stage", {}).get("photos") or {}
         out = {}
         for name, row in self.rows.items():
             if not name.startswith("single_stage") or "counts" not in row:
@@ -222,10 +254,10 @@ class BenchResult:
             lo, hi = min(c), max(c)
             ratio = c[hi]["median_ms"] / c[lo]["median_ms"]
             faster = {
-                n: (c[n]["median_ms"] < two[n]["median_ms"]) if two[n]["hands"] >= n else None
+                n: {"verdict": compare_with_two_stage(c[n]["median_ms"], two[n]["median_ms"], two[n]["hands"], n),
+                    "two_stage_hands": two[n]["hands"]}
                 for n in c if n >= 2 and two and n in two
             }
-            two_photos = self.rows.get("two_stage", {}).get("photos") or {}
             photos = {
                 p: row["photos"][p]["median_ms"] < two_photos[p]["median_ms"]
                 for p in sorted(row.get("photos") or {})
@@ -236,7 +268,7 @@ class BenchResult:
         return out
 
     def to_markdown(self) -> str:
-        """The table, with a header on the machine and a line per target."""
+        """The table, with a header on the machine and the frames, and a line per target."""
         m = self.meta
         lines = [
             f"# hand-mesh bench: latency by number of hands ({m['date']})",
@@ -246,31 +278,32 @@ class BenchResult:
             f"({m['torch_threads']} threads, OMP_WAIT_POLICY {m['omp_wait_policy']}), onnxruntime {m['onnxruntime']}. "
             f"Load average "
             f"{m['load_before'][0]:.1f} before, {m['load_after'][0]:.1f} after.",
-            f"Frames: {m['frame_size'][0]}x{m['frame_size'][1]}, real hands from {m['images']} "
-            f"({m['repeats']} timed runs per frame after {m['warmup']} warm-up runs, counts interleaved). "
-            f"Single-stage weights: {m['weights']}.",
-            "Hands found by the reference detector (MediaPipe, threshold 0.5) in the frames: "
-            + ", ".join(f"{n} in frame -> {d}" for n, d in sorted(self.frames_detected.items())) + ".",
+            f"Frames: {m['frame_size'][0]}x{m['frame_size'][1]}, {m['grid'][0]} x {m['grid'][1]} cells of whole photos "
+            f"from {m['images']} and their mirror images ({m['repeats']} timed runs per frame after {m['warmup']} "
+            f"warm-up runs, counts interleaved). Single-stage weights: {m['weights']}.",
+            f"Hands the reference detector (MediaPipe, threshold {m['two_stage_threshold']}, as the two_stage "
+            "pipeline) finds in each frame: "
+            + "; ".join(f"{n} placed ({', '.join(f['sources'])}) -> {f['detected']} found, {f['matched']} of them placed"
+                        for n, f in sorted(self.frames.items())) + ".",
             "",
-            "| pipeline | runtime | hands in frame | hands returned | median ms | p95 ms | fps | stages (median ms) | peak RSS MiB |",
-            "|---|---|---|---|---|---|---|---|---|",
         ]
+        cells = []
         for name, row in self.rows.items():
             if "error" in row:
-                lines.append(f"| {name} | unavailable: {row['error']} | - | - | - | - | - | - | - |")
+                cells.append([name, f"unavailable: {row['error']}"] + ["-"] * 7)
                 continue
             cuda = f" (CUDA {row['cuda_max_allocated_mib']:.0f})" if row.get("cuda_max_allocated_mib") else ""
             for n, c in sorted(row["counts"].items()):
                 stages = ", ".join(f"{k} {v:.1f}" for k, v in c["stages"].items())
-                lines.append(
-                    f"| {name} | {row['describe']} | {n} | {c['hands']} | {c['median_ms']:.1f} | {c['p95_ms']:.1f} | "
-                    f"{c['fps']:.1f} | {stages} | {row['peak_rss_mib']:.0f}{cuda} |"
-                )
-        lines.append("")
+                cells.append([name, row["describe"], n, c["hands"], f"{c['median_ms']:.1f}", f"{c['p95_ms']:.1f}",
+                              f"{c['fps']:.1f}", stages, f"{row['peak_rss_mib']:.0f}{cuda}"])
+        lines += [markdown_table(["pipeline", "runtime", "hands in frame", "hands returned", "median ms", "p95 ms", "fps",
+                                  "stages (median ms)", "peak RSS MiB"], cells), ""]
         for name, t in self.targets().items():
             faster = ", ".join(
-                f"{n}: {'n/a (two_stage found fewer hands)' if ok is None else 'yes' if ok else 'NO'}"
-                for n, ok in sorted(t["faster_than_two_stage"].items())
+                f"{n}: {v['verdict']}" + (f" (two_stage processed {v['two_stage_hands']} of {n} hands)"
+                                          if v["two_stage_hands"] < n else "")
+                for n, v in sorted(t["faster_than_two_stage"].items())
             )
             lines.append(
                 f"- {name}: 8-hand / 1-hand latency {t['ratio']:.2f} (target <= {FLAT_TARGET:.2f}: "
@@ -280,33 +313,33 @@ class BenchResult:
                    if t["faster_on_two_hand_photos"] else "")
             )
         if any(row.get("photos") for row in self.rows.values()):
+            photo_cells = [
+                [name, photo, self.meta.get("photo_sizes", {}).get(photo, ""), c["hands"], f"{c['median_ms']:.1f}",
+                 f"{c['p95_ms']:.1f}", ", ".join(f"{k} {v:.1f}" for k, v in c["stages"].items())]
+                for name, row in self.rows.items() for photo, c in sorted((row.get("photos") or {}).items())
+            ]
             lines += [
                 "",
                 "Source photos as they are (hands the reference detector finds: "
                 + ", ".join(f"{p} {n}" for p, n in sorted(self.photos_detected.items())) + "):",
                 "",
-                "| pipeline | photo | size | hands returned | median ms | p95 ms | stages (median ms) |",
-                "|---|---|---|---|---|---|---|",
+                markdown_table(["pipeline", "photo", "size", "hands returned", "median ms", "p95 ms",
+                                "stages (median ms)"], photo_cells),
             ]
-            for name, row in self.rows.items():
-                for photo, c in sorted((row.get("photos") or {}).items()):
-                    stages = ", ".join(f"{k} {v:.1f}" for k, v in c["stages"].items())
-                    size = self.meta.get("photo_sizes", {}).get(photo, "")
-                    lines.append(f"| {name} | {photo} | {size} | {c['hands']} | {c['median_ms']:.1f} | "
-                                 f"{c['p95_ms']:.1f} | {stages} |")
         if self.profile:
             from hand_mesh_core.bench.single_stage_profile import profile_to_markdown
 
             lines += ["", profile_to_markdown(self.profile, self.meta["torch_threads"])]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines).rstrip("\n") + "\n"
 
     def to_json(self, path: str | Path) -> None:
-        data = {"meta": self.meta, "frames_detected": self.frames_detected, "photos_detected": self.photos_detected,
+        data = {"meta": self.meta, "frames": self.frames, "photos_detected": self.photos_detected,
                 "rows": self.rows, "targets": self.targets(), "profile": self.profile}
         Path(path).write_text(json.dumps(data, indent=2, default=str))
 
     def plot(self, path: str | Path) -> None:
-        """Median latency (line) and p95 (bar end) vs hands in the frame, one line per pipeline."""
+        """Median latency (line) and p95 (bar end) vs hands in the frame, one line per pipeline;
+        the two-stage points are labelled with the hands it processed."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -360,14 +393,16 @@ def run_bench(
     warmup: int = 3,
     weights: str | Path | None = None,
     two_stage: bool = True,
-    frame_size: tuple[int, int] = (640, 480),
+    two_stage_threshold: float = 0.5,
+    frame_size: tuple[int, int] = (1280, 960),
+    grid: tuple[int, int] = (2, 2),
     omp_wait_policy: str = "PASSIVE",
     profile: bool = True,
     photos: bool = True,
     log: Any = print,
 ) -> BenchResult:
     """Compose the frames, measure every pipeline, write ``bench.md``, ``bench.json``,
-    ``bench.png`` and ``frames.png`` (the frames with their detected counts) to ``out``.
+    ``bench.png`` and ``frames.png`` (the frames, their sources and detected counts) to ``out``.
 
     Args:
         out: output folder (created).
@@ -378,7 +413,11 @@ def run_bench(
         repeats, warmup: timed and untimed runs per frame.
         weights: single-stage weights (default: shipped, else untrained; module docstring).
         two_stage: also measure the two-stage pipeline.
+        two_stage_threshold: the two-stage pipeline's ``score_threshold`` (MediaPipe's
+            detection and presence thresholds; its default 0.5), also used to compose and
+            check the frames.
         frame_size: ``(width, height)`` of the frames.
+        grid: ``(columns, rows)`` of photo cells in a frame.
         omp_wait_policy: ``OMP_WAIT_POLICY`` of the measured processes (``"PASSIVE"``,
             ``"ACTIVE"``) or ``"inherit"`` (this process's environment).
         profile: add the stage profile of the single-stage network on the CPU
@@ -388,19 +427,19 @@ def run_bench(
         log: callable for progress lines.
 
     Raises ``FileNotFoundError`` when no image folder is found and ``ValueError`` for bad
-    counts or runtime names.
+    counts, runtime names or threshold, or photos whose hands cannot make up a count.
     """
     import cv2
     import onnxruntime
     import torch
 
-    from hand_mesh_core.bench.multi_hand_frames import collect_hand_crops, compose_frames, count_detected_hands
-    from hand_mesh_core.media import list_images, load_rgb
+    from hand_mesh_core.bench.multi_hand_frames import collect_scenes, landmarker_detector, select_frames
     from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
     from hand_mesh_core.paths import find_shared_data
     from hand_mesh_core.predictor import resolve_device
     from hand_mesh_core.runtime import RUNTIMES, runtime_unavailable_reason
     from hand_mesh_core.runtime.onnx_export import export_weights
+    from hand_mesh_core.two_stage.landmarker import HandLandmarker
     from hand_mesh_core.viz import contact_sheet
 
     for r in runtimes:
@@ -408,6 +447,8 @@ def run_bench(
             raise ValueError(f"unknown runtime {r!r}; known: {RUNTIMES}")
     if not counts or any(int(n) < 1 or int(n) > 8 for n in counts):
         raise ValueError(f"hand counts must be in 1..8, got {list(counts)}")
+    if not 0.0 <= two_stage_threshold <= 1.0:
+        raise ValueError(f"two_stage_threshold must be in [0, 1], got {two_stage_threshold}")
     if omp_wait_policy not in ("PASSIVE", "ACTIVE", "inherit"):
         raise ValueError(f"omp_wait_policy must be PASSIVE, ACTIVE or inherit, got {omp_wait_policy!r}")
     env = {} if omp_wait_policy == "inherit" else {"OMP_WAIT_POLICY": omp_wait_policy}
@@ -421,22 +462,29 @@ def run_bench(
     device = resolve_device(device)
     load_before = os.getloadavg()
 
-    crops = collect_hand_crops(images, limit=max(counts))
-    if len(crops) < max(counts):
-        raise ValueError(f"only {len(crops)} hands found in {images}; need {max(counts)}")
-    frames = compose_frames(crops, counts, frame_size=frame_size)
-    detected = count_detected_hands(frames)
-    log(f"frames {frame_size[0]}x{frame_size[1]}: hands in frame -> found by MediaPipe {detected}")
-    sheet = contact_sheet(list(frames.values()), cols=2,
-                          labels=[f"{n} hand{'s' if n != 1 else ''} (MediaPipe finds {detected[n]})" for n in frames])
+    # the reference detector exactly as the measured two_stage pipeline runs it
+    landmarker = HandLandmarker(max_hands=max(counts), min_detection_confidence=two_stage_threshold,
+                                min_presence_confidence=two_stage_threshold)
+    try:
+        detect = landmarker_detector(landmarker)
+        scenes = collect_scenes(images, detect)
+        composed = select_frames(scenes, counts, detect, frame_size=frame_size, grid=grid)
+    finally:
+        landmarker.close()
+    frames = {n: f.rgb for n, f in composed.items()}
+    frame_info = {n: {"hands": f.hands, "detected": f.detected, "matched": f.matched, "sources": list(f.sources),
+                      "tried": f.tried} for n, f in composed.items()}
+    for n, f in composed.items():
+        log(f"frame with {n} hands ({', '.join(f.sources)}): MediaPipe finds {f.detected}, {f.matched} of them "
+            f"placed ({f.tried} arrangements tried)")
+    sheet = contact_sheet(list(frames.values()), cols=2, labels=[
+        f"{n} hand{'s' if n != 1 else ''}: MediaPipe finds {f.detected} ({f.matched} placed)" for n, f in composed.items()])
     cv2.imwrite(str(out / "frames.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     photo_frames: dict[str, np.ndarray] = {}
     photos_detected: dict[str, int] = {}
-    if photos:
-        candidates = {p.name: load_rgb(p) for p in list_images(images)}
-        found = count_detected_hands(candidates)
-        photo_frames = {name: im for name, im in candidates.items() if found[name] > 0}
-        photos_detected = {name: found[name] for name in photo_frames}
+    if photos:  # the photos as they are (not mirrored), where the reference detector finds hands
+        photo_frames = {sc.source: sc.rgb for sc in scenes if not sc.source.endswith("(mirrored)")}
+        photos_detected = {sc.source: sc.hands for sc in scenes if sc.source in photo_frames}
         log(f"photos: hands found by MediaPipe {photos_detected}")
 
     with tempfile.TemporaryDirectory(prefix="hand_mesh_bench_") as tmp:
@@ -461,7 +509,8 @@ def run_bench(
                 options["onnx"] = str(onnx_path)
             specs.append(PipelineSpec(name, "single_stage", options, force_counts=not trained))
         if two_stage:
-            specs.append(PipelineSpec("two_stage", "two_stage", {"device": "cpu", "max_hands": max(counts)}))
+            specs.append(PipelineSpec("two_stage", "two_stage", {"device": "cpu", "max_hands": max(counts),
+                                                                 "score_threshold": two_stage_threshold}))
         rows: dict[str, dict[str, Any]] = {}
         for spec in specs:
             if isinstance(spec, tuple):
@@ -485,7 +534,7 @@ def run_bench(
 
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "shared_note": True,
         "device": device,
@@ -495,6 +544,8 @@ def run_bench(
         "omp_wait_policy": env.get("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "unset")),
         "onnxruntime": onnxruntime.__version__,
         "frame_size": list(frame_size),
+        "grid": list(grid),
+        "two_stage_threshold": two_stage_threshold,
         "images": str(images),
         "repeats": repeats,
         "warmup": warmup,
@@ -502,22 +553,11 @@ def run_bench(
                     "untrained light default (palm backbone), score_threshold 0 and max_hands = hands in frame"),
         "load_before": list(load_before),
         "load_after": list(os.getloadavg()),
-        "crops": [{"source": c.source, "handedness": c.handedness, "others_inside": c.others_inside} for c in crops],
+        "scenes": {sc.source: sc.hands for sc in scenes},
         "photo_sizes": {name: f"{im.shape[1]}x{im.shape[0]}" for name, im in photo_frames.items()},
     }
-    result = BenchResult(meta=meta, frames_detected=detected, rows=rows, profile=stage_rows,
-                         photos_detected=photos_detected)
+    result = BenchResult(meta=meta, frames=frame_info, rows=rows, profile=stage_rows, photos_detected=photos_detected)
     (out / "bench.md").write_text(result.to_markdown())
     result.to_json(out / "bench.json")
     result.plot(out / "bench.png")
     return result
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
