@@ -88,3 +88,20 @@ def test_ids_are_stable_over_the_real_video_and_smoothing_cuts_jitter(shared_dat
 def test_stream_stability_rejects_too_few_frames(shared_data):
     with pytest.raises(ValueError, match="frames"):
         stream_stability.record(shared_data / "video" / "mmaction2_demo.mp4", frames=2)
+
+
+def test_stream_stability_cli_writes_the_table_and_rejects_bad_settings(shared_data, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+    app.command()(stream_stability.main)
+    video = str(shared_data / "video" / "mmaction2_demo.mp4")
+    result = CliRunner().invoke(app, ["--video", video, "--out", str(tmp_path), "--frames", "8", "--device", "cpu",
+                                      "--settings", "1:20,0.5:0"])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "stream_stability.md").read_text()
+    assert "| raw |" in text and "| min_cutoff 0.5 Hz, beta 0 |" in text
+    assert (tmp_path / "stream_stability.json").is_file()
+    bad = CliRunner().invoke(app, ["--video", video, "--out", str(tmp_path), "--settings", "1:20:3"])
+    assert bad.exit_code != 0 and "settings" in bad.output

@@ -1,8 +1,8 @@
 """Identity and jitter of hands over a real video, without and with One-Euro smoothing.
 
-Run: ``python -m hand_mesh_core.bench.stream_stability --out output/bench/stream_stability.md``
-(default video ``../shared/data/video/mmaction2_demo.mp4``, backend ``two_stage``). Prints a
-Markdown table and writes it (and a JSON file beside it).
+Run: ``python -m hand_mesh_core.bench.stream_stability --out output/bench`` (default video
+``../shared/data/video/mmaction2_demo.mp4``, backend ``two_stage``). Prints a Markdown table
+and writes ``stream_stability.md`` and ``.json`` to ``--out`` (:mod:`.report`).
 
 The backend runs once over the frames in stream mode (``video=True``, timestamps from the
 video) without smoothing; the recorded hands are then smoothed with each setting by the
@@ -24,13 +24,13 @@ and ``kept``, the share of hands whose id was also in the previous frame.
 
 from __future__ import annotations
 
-import json
-import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
+
+from hand_mesh_core.bench.report import cpu_name, markdown_table, percentile, write_report
 
 #: Smoothing settings measured by default: (min_cutoff Hz, beta Hz per m/s).
 SETTINGS = ((1.0, 20.0), (0.5, 20.0), (1.0, 0.0))
@@ -93,7 +93,7 @@ def stability(frames: list[list]) -> dict[str, float]:
                     acc3.append(np.linalg.norm(seen[i + 1][1] - 2 * xyz + seen[i - 1][1]))
 
     def stats(values: list[float]) -> tuple[float, float]:
-        return (float(np.median(values)), float(np.percentile(values, 95))) if values else (float("nan"),) * 2
+        return (float(np.median(values)), percentile(values, 95)) if values else (float("nan"),) * 2
 
     row = {"hands": sum(len(h) for h in frames), "tracks": len(tracks),
            "frames_per_track": float(np.mean([len(s) for s in tracks.values()])) if tracks else 0.0,
@@ -116,21 +116,17 @@ def run(video: Path, backend: str = "two_stage", frames: int = 120,
 
 def table(rows: list[dict[str, Any]], header: str) -> str:
     """Markdown table of :func:`run`'s rows under a one-line ``header``."""
-    lines = [header, "",
-             "| smoothing | hands | tracks | frames/track | kept | disp px (med / p95) | disp mm (med / p95) "
-             "| acc px (med / p95) | acc mm (med / p95) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(
-            f"| {r['setting']} | {r['hands']} | {r['tracks']} | {r['frames_per_track']:.1f} | {r['kept']:.3f} "
-            f"| {r['disp_px']:.2f} / {r['disp_px_p95']:.2f} | {r['disp_mm']:.2f} / {r['disp_mm_p95']:.2f} "
-            f"| {r['acc_px']:.2f} / {r['acc_px_p95']:.2f} | {r['acc_mm']:.2f} / {r['acc_mm_p95']:.2f} |")
-    return "\n".join(lines) + "\n"
+    columns = ["smoothing", "hands", "tracks", "frames/track", "kept", "disp px (med / p95)",
+               "disp mm (med / p95)", "acc px (med / p95)", "acc mm (med / p95)"]
+    cells = [[r["setting"], r["hands"], r["tracks"], f"{r['frames_per_track']:.1f}", f"{r['kept']:.3f}",
+              *(f"{r[k]:.2f} / {r[k + '_p95']:.2f}" for k in ("disp_px", "disp_mm", "acc_px", "acc_mm"))]
+             for r in rows]
+    return header + "\n\n" + markdown_table(columns, cells, align="lrrrrrrrr") + "\n"
 
 
 def main(
     video: Path = typer.Option(None, help="Video file; default ../shared/data/video/mmaction2_demo.mp4."),
-    out: Path = typer.Option(Path("output/bench/stream_stability.md"), help="Markdown file to write (JSON beside it)."),
+    out: Path = typer.Option(Path("output/bench"), help="Folder for stream_stability.md and .json."),
     backend: str = typer.Option("two_stage", help="two_stage or single_stage."),
     frames: int = typer.Option(120, min=3, help="Frames from the start of the video."),
     settings: str = typer.Option(",".join(f"{c:g}:{b:g}" for c, b in SETTINGS),
@@ -153,12 +149,11 @@ def main(
         video = data / "video" / "mmaction2_demo.mp4"
     rows = run(video, backend, frames, pairs, device=device)
     header = (f"Stream stability: {backend} on {video.name}, first {frames} frames, video timestamps, "
-              f"default 60 deg FOV ({platform.processor() or platform.machine()})")
+              f"default 60 deg FOV ({cpu_name()})")
     text = table(rows, header)
     typer.echo(text)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    write_report(out, "stream_stability", text, {"video": str(video), "backend": backend, "frames": frames,
+                                                 "rows": rows})
 
 
 if __name__ == "__main__":
