@@ -105,3 +105,25 @@ def test_stream_stability_cli_writes_the_table_and_rejects_bad_settings(shared_d
     assert (tmp_path / "stream_stability.json").is_file()
     bad = CliRunner().invoke(app, ["--video", video, "--out", str(tmp_path), "--settings", "1:20:3"])
     assert bad.exit_code != 0 and "settings" in bad.output
+
+
+def test_predict_cli_tracks_and_smooths_video_frames(shared_data, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from hand_mesh_core.cli import app
+
+    video = shared_data / "video" / "mmaction2_demo.mp4"
+    for smoothing in ("--smoothing", "--no-smoothing"):
+        out = tmp_path / smoothing
+        result = CliRunner().invoke(app, ["predict", str(video), "--out", str(out), "--max-frames", "40",
+                                          "--no-overlay", "--no-mesh-json", smoothing])
+        assert result.exit_code == 0, result.output
+    wrists = {}
+    for smoothing in ("--smoothing", "--no-smoothing"):
+        frames = [json.loads((tmp_path / smoothing / f"mmaction2_demo_{k:06d}.json").read_text()) for k in range(25, 40)]
+        assert all([h["track_id"] for h in f["hands"]] == [1] for f in frames)  # one hand, tracked
+        wrists[smoothing] = np.array([f["hands"][0]["keypoints_3d"][0] for f in frames])
+    jitter = {k: np.linalg.norm(np.diff(w, n=2, axis=0), axis=1).mean() for k, w in wrists.items()}
+    assert jitter["--smoothing"] < 0.6 * jitter["--no-smoothing"], jitter

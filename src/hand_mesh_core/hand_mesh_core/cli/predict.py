@@ -92,13 +92,15 @@ def predict(
     hand_model: str = typer.Option("open", help="open (shipped) or mano (needs --mano-path)."),
     mano_path: Optional[Path] = typer.Option(None, help="Folder or file of your MANO model."),
     max_frames: int = typer.Option(0, min=0, help="Stop each video after this many frames (0 = all)."),
+    smoothing: bool = typer.Option(False, help="Videos: One-Euro smoothing of the tracked hands "
+                                   "(less jitter, a little lag; hand_mesh_core.smoothing)."),
     mesh_json: bool = typer.Option(True, help="Write vertices and faces into the JSON."),
     overlay: bool = typer.Option(True, help="Write the overlay PNGs."),
 ) -> None:
     """Find every hand, reconstruct it as a metric 3D mesh, write JSON + overlay PNG per image.
 
-    Videos run in stream mode (tracking, warm starts); their frames are written as
-    ``<video stem>_<frame:06d>.json/.png``.
+    Videos run in stream mode (track ids, warm starts, optional smoothing); their frames are
+    written as ``<video stem>_<frame:06d>.json/.png``.
     """
     import cv2
 
@@ -115,7 +117,8 @@ def predict(
         is_video = path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES  # frames of one stream
         if is_video not in predictors:
             try:
-                predictors[is_video] = create_predictor(backend, video=is_video, **options)
+                predictors[is_video] = create_predictor(backend, video=is_video, smoothing=smoothing and is_video,
+                                                        **options)
             except (ValueError, FileNotFoundError) as e:
                 raise typer.BadParameter(str(e)) from e
             except RuntimeError as e:  # the runtime's package, provider or GPU is missing
