@@ -204,6 +204,7 @@ class Predictor(abc.ABC):
         #: One-Euro smoother of the current stream, or None when smoothing is off.
         self.smoother: HandSmoother | None = None
         self._stream_size: tuple[int, int] | None = None
+        self._stream_time: float | None = None
         self.set_smoothing(smoothing, smoothing_min_cutoff, smoothing_beta, smoothing_d_cutoff)
 
     def set_smoothing(
@@ -245,15 +246,16 @@ class Predictor(abc.ABC):
             K: ``3x3`` intrinsics in pixels (or 9 row-major numbers); None = the default
                 ``intrinsics_from_fov(W, H)`` (60 degrees horizontal field of view).
             timestamp: time of the frame in seconds (stream mode: tracks and smoothing
-                run on it; must increase from call to call). None = a monotonic clock.
+                run on it). None = a monotonic clock. In stream mode a time not after the
+                previous frame's is moved 1 ms past it (the convention of MediaPipe's VIDEO
+                mode); after a jump back, call :meth:`reset` for a new stream.
 
         Returns:
             A :class:`Prediction` in the input's pixels, with ``K`` as used, hands sorted
             by descending ``score`` and at most ``max_hands`` of them.
 
         Raises:
-            ValueError: bad image or ``K``; in stream mode, a timestamp earlier than the
-                previous frame's (call :meth:`reset` first for a new stream).
+            ValueError: bad image or ``K``.
         """
         t0 = time.perf_counter()
         rgb = prepare_image(image)
@@ -261,9 +263,12 @@ class Predictor(abc.ABC):
         K = intrinsics_from_fov(width, height) if K is None else validate_intrinsics(K)
         work, K_work, (sx, sy) = self._working_image(rgb, K)
         stamp = time.monotonic() if timestamp is None else float(timestamp)
-        if self.video and self._stream_size not in (None, (width, height)):
-            self.reset()
-        self._stream_size = (width, height)
+        if self.video:
+            if self._stream_size not in (None, (width, height)):
+                self.reset()
+            if self._stream_time is not None:
+                stamp = max(stamp, self._stream_time + 1e-3)
+            self._stream_size, self._stream_time = (width, height), stamp
         pred = self._predict(work, K_work, stamp)
         hands = sorted(pred, key=lambda h: -h.score)[: self.max_hands]
         timings = dict(pred.timings)
@@ -326,7 +331,7 @@ class Predictor(abc.ABC):
         self.tracker.reset()
         if self.smoother is not None:
             self.smoother.reset()
-        self._stream_size = None
+        self._stream_size = self._stream_time = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(backend={self.backend!r}, device={self.device!r}, video={self.video})"

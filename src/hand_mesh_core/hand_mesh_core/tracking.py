@@ -199,7 +199,9 @@ class HandTracker:
         Args:
             sides: ``N`` sides (``"left"``/``"right"``), one per hand.
             keypoints_2d: ``[N, 21, 2]`` pixels, MediaPipe order (keypoint 0 = wrist).
-            timestamp: seconds of this frame; must not decrease within the stream.
+            timestamp: seconds of this frame. One earlier than the previous frame's (stamps
+                out of order in a recording) is taken as the previous frame's time: no
+                motion is predicted for it. A new stream needs :meth:`reset`.
             side_scores: ``N`` confidences in [0, 1] of ``sides`` (None = 0.99 each); they
                 update the tracks' handedness evidence (:meth:`side`).
 
@@ -208,8 +210,8 @@ class HandTracker:
             Tracks left without a hand age by one frame and expire after ``max_missed``.
 
         Raises:
-            ValueError: mismatched lengths, a bad side or score, non-finite keypoints, a
-                timestamp earlier than the previous frame's.
+            ValueError: mismatched lengths, a bad side or score, non-finite keypoints or
+                timestamp.
         """
         kp = self._check(sides, keypoints_2d)
         scores = np.full(len(sides), 0.99) if side_scores is None else np.asarray(side_scores, dtype=np.float64)
@@ -220,10 +222,8 @@ class HandTracker:
         timestamp = float(timestamp)
         if not np.isfinite(timestamp):
             raise ValueError(f"timestamp must be finite, got {timestamp}")
-        if self._last_time is not None and timestamp < self._last_time:
-            raise ValueError(
-                f"timestamp {timestamp} is earlier than the previous frame's ({self._last_time}); "
-                "call reset() to start a new stream")
+        if self._last_time is not None:
+            timestamp = max(timestamp, self._last_time)
         self._last_time = timestamp
         cost = self.cost_matrix(sides, kp, timestamp)
         assigned: dict[int, Track] = {}

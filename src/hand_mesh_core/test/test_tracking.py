@@ -87,6 +87,7 @@ def test_a_hand_back_after_the_patience_gets_a_new_id():
     for k in range(1, 4):  # 3 frames without it: still within the patience
         tracker.update([], _frame(), k * DT)
     assert tracker.update(["right"], _frame((205, 200)), 4 * DT) == [1]
+    assert tracker.update(["right"], _frame((206, 200)), 3.5 * DT) == [1]  # out of order: taken as 4 * DT
     for k in range(5, 9):  # 4 frames without it: gone
         tracker.update([], _frame(), k * DT)
     assert tracker.update(["right"], _frame((205, 200)), 9 * DT) == [2]
@@ -115,8 +116,8 @@ def test_cost_matrix_and_bad_input():
         tracker.update(["right"], np.full((1, 21, 2), np.nan), DT)
     with pytest.raises(ValueError, match="side_scores"):
         tracker.update(["right"], _frame((1, 1)), DT, [1.5])
-    with pytest.raises(ValueError, match="earlier"):
-        tracker.update(["right"], _frame((1, 1)), -1.0)
+    with pytest.raises(ValueError, match="finite"):
+        tracker.update(["right"], _frame((1, 1)), np.nan)
     with pytest.raises(KeyError):
         tracker.side(99)
     for bad in ({"max_missed": -1}, {"max_distance": 0.0}, {"side_cost": -1.0}, {"velocity_weight": 0.0},
