@@ -252,7 +252,9 @@ class Predictor(abc.ABC):
 
         Returns:
             A :class:`Prediction` in the input's pixels, with ``K`` as used, hands sorted
-            by descending ``score`` and at most ``max_hands`` of them.
+            by descending ``score`` and at most ``max_hands`` of them. In stream mode its
+            ``timings["stream"]`` is the time of this class's stream step (track ids for
+            backends that do not set them, smoothing).
 
         Raises:
             ValueError: bad image or ``K``.
@@ -275,7 +277,7 @@ class Predictor(abc.ABC):
         if self.video:
             t1 = time.perf_counter()
             hands = self._follow(hands, K_work, (work.shape[1], work.shape[0]), stamp)
-            timings["tracking"] = (time.perf_counter() - t1) * 1000.0
+            timings["stream"] = (time.perf_counter() - t1) * 1000.0  # ids (unless set) + smoothing
         if (sx, sy) != (1.0, 1.0):
             hands = [_scale_hand_2d(h, 1.0 / sx, 1.0 / sy) for h in hands]
         timings["total"] = (time.perf_counter() - t0) * 1000.0
