@@ -60,7 +60,9 @@ class TwoStagePredictor(Predictor):
 
     * ``score_threshold`` is MediaPipe's palm-detection and hand-presence threshold.
       MediaPipe Tasks reports no per-hand detection probability, so a result's ``score``
-      is its handedness confidence (every reported hand passed ``score_threshold``).
+      is its handedness confidence (every reported hand passed ``score_threshold``). In
+      video mode that is the confidence of the hand's track (its accumulated evidence,
+      :meth:`~hand_mesh_core.tracking.HandTracker.side`), which grows as the hand stays.
     * ``min_tracking_confidence``: MediaPipe's VIDEO-mode threshold to keep tracking a hand
       rather than running the palm detector again, in [0, 1].
     * ``fit``: :class:`~.fitting.FitSettings` or a dict of its fields.
