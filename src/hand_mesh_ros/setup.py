@@ -46,6 +46,7 @@ setup(
             "image_source = hand_mesh_ros.image_source:main",
             "demo = hand_mesh_ros.demo:main",
             "bench_latency = hand_mesh_ros.bench_latency:main",
+            "bench_messages = hand_mesh_ros.bench_messages:main",
         ],
     },
 )
