@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import rclpy  # noqa: E402
 
 from hand_mesh_core.testing import shared_data  # noqa: E402,F401  (fixture)
+from node_rig import rig_factory  # noqa: E402,F401  (fixture)
 
 
 @pytest.fixture()

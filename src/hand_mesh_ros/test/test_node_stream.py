@@ -4,25 +4,10 @@ refused without stream mode)."""
 
 from __future__ import annotations
 
-import pytest
 from rclpy.parameter import Parameter
 
 from hand_mesh_core.media import FrameSource, load_rgb
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
-from test_hand_mesh_node import Rig
-
-
-@pytest.fixture()
-def rig_factory(ros_context):
-    rigs = []
-
-    def make(**kwargs) -> Rig:
-        rigs.append(Rig(ros_context, **kwargs))
-        return rigs[-1]
-
-    yield make
-    for r in rigs:
-        r.close()
 
 
 def _video_frames(shared_data, start: int, count: int) -> list:
