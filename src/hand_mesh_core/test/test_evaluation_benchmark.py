@@ -113,3 +113,19 @@ def test_eval_cli_end_to_end_with_the_two_stage_backend(shared_data, tmp_path):
     # a working reference pipeline: most keypoints within 20 % of the hand size, metric depth
     assert rhd["pck@0.2"] > 0.5
     assert 0 <= rhd["depth_error_pct"] < 50 and 0 < rhd["pa_mpjpe_mm"] < 50
+
+
+def test_eval_cli_scores_the_weights_file_it_is_given(shared_data, tmp_path):
+    from hand_mesh_core.cli import app
+    from hand_mesh_core.testing import tiny_single_stage_weights
+
+    weights = tiny_single_stage_weights(tmp_path / "tiny.safetensors")
+    args = ["eval", "--backends", "single_stage", "--subsets", "rhd", "--device", "cpu",
+            "--data", str(shared_data / "annotated"), "--out", str(tmp_path / "out")]
+    res = CliRunner().invoke(app, [*args, "--weights", str(weights)])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert "single_stage" not in data["unavailable"]  # the given file loaded, whatever is shipped
+    assert data["scores"]["single_stage"]["rhd"]["images"] == 3
+    res = CliRunner().invoke(app, [*args, "--weights", str(tmp_path / "missing.safetensors")])
+    assert res.exit_code == 2 and "no such file" in res.output

@@ -25,6 +25,7 @@ def eval_command(
     subsets: str = typer.Option("", "--subsets", help="Comma-separated subsets (freihand,onehand10k,panoptic,rhd) [default: all present]."),
     out: Path = typer.Option(Path("output/eval"), "--out", help="Folder for eval.md and eval.json."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    weights: Path = typer.Option(None, "--weights", help="single_stage weights file [default: the shipped weights]."),
 ) -> None:
     """Detection recall/precision, PCK@0.2, normalised 2D error and (RHD) 3D errors per backend and subset."""
     from hand_mesh_core.evaluation.benchmark import run_benchmark
@@ -39,7 +40,10 @@ def eval_command(
     if not names:
         raise typer.BadParameter("give at least one backend", param_hint="--backends")
     try:
-        result = run_benchmark(names, data, _split(subsets) or None, {"device": device})
+        if weights is not None and not weights.is_file():
+            raise FileNotFoundError(f"--weights: no such file: {weights}")
+        per_backend = {"single_stage": {"weights": weights}} if weights is not None else None
+        result = run_benchmark(names, data, _split(subsets) or None, {"device": device}, per_backend)
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

@@ -213,6 +213,7 @@ def run_benchmark(
     data_root: str | Path,
     subsets: Sequence[str] | None = None,
     predictor_options: dict[str, Any] | None = None,
+    backend_options: dict[str, dict[str, Any]] | None = None,
 ) -> BenchmarkResult:
     """Evaluate each backend on each subset of an ``annotated/`` folder.
 
@@ -222,6 +223,8 @@ def run_benchmark(
             ``annotated/`` layout, :data:`~hand_mesh_core.data.readers.mmpose_coco.ANNOTATED_SUBSETS`).
         subsets: names to evaluate (default: every known subset present in ``data_root``).
         predictor_options: keyword options for every ``create_predictor`` call.
+        backend_options: extra keyword options per backend name (e.g.
+            ``{"single_stage": {"weights": path}}``), over ``predictor_options``.
 
     A backend whose creation raises is reported in ``unavailable`` with the error, not
     raised. Raises ``FileNotFoundError`` when ``data_root`` is missing or holds none of
@@ -241,7 +244,8 @@ def run_benchmark(
     unavailable: dict[str, str] = {}
     for backend in backends:
         try:
-            predictor = create_predictor(backend, **(predictor_options or {}))
+            options = {**(predictor_options or {}), **((backend_options or {}).get(backend) or {})}
+            predictor = create_predictor(backend, **options)
         except Exception as e:  # reported, not raised: a backend may lack weights or packages
             unavailable[backend] = f"{type(e).__name__}: {e}"
             continue
