@@ -134,3 +134,30 @@ def test_time_budget_anneals_the_learning_rate():
     assert f(20) == pytest.approx(0.1)
     g = lr_factor(warmup=0, total=100, schedule="cosine", min_ratio=0.0)
     assert g(50) == pytest.approx(0.5) and g(100) == pytest.approx(0.0)
+
+
+def test_operating_threshold_folded_into_the_export_finds_the_same_hands_at_the_default(trained, tmp_path):
+    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.training.export import export_checkpoint, read_provenance
+
+    run_dir, _ = trained
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    plain = export_checkpoint(checkpoint, tmp_path / "plain.safetensors", fp16=False)
+    image = np.random.default_rng(1).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    scores = [h.score for h in create_predictor("single_stage", weights=plain, device="cpu", score_threshold=0.0,
+                                                  max_hands=8).predict(image)]
+    assert len(scores) >= 2
+    best, second = sorted(scores, reverse=True)[:2]
+    assert best > second
+    t = (best + second) / 2  # between the two best peaks: keeps exactly one
+    folded = export_checkpoint(checkpoint, tmp_path / "folded.safetensors", fp16=False, operating_threshold=t)
+    assert read_provenance(folded)["operating_threshold_folded"] == pytest.approx(t)
+    at_t = create_predictor("single_stage", weights=plain, device="cpu", score_threshold=t, max_hands=8).predict(image)
+    at_half = create_predictor("single_stage", weights=folded, device="cpu", max_hands=8).predict(image)
+    assert len(at_t) == len(at_half) == 1
+    np.testing.assert_allclose(at_half[0].keypoints_2d, at_t[0].keypoints_2d, atol=1e-3)
+    logit = np.log(best / (1 - best)) - np.log(t / (1 - t))  # the score moved by -logit(t)
+    assert at_half[0].score == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-4)
+    assert at_half[0].score >= 0.5 and at_t[0].score == pytest.approx(best, abs=1e-6)
+    with pytest.raises(ValueError, match="operating threshold"):
+        export_checkpoint(checkpoint, tmp_path / "bad.safetensors", operating_threshold=1.0)

@@ -52,12 +52,43 @@ def export_weights(net: torch.nn.Module, path: str | Path, fp16: bool = True, pr
     return path
 
 
+def fold_operating_threshold(net: torch.nn.Module, threshold: float) -> float:
+    """Shift the centre heatmap's last bias so that score ``0.5`` means what ``threshold`` did.
+
+    A detector's operating point is a property of its weights (a briefly trained network
+    peaks lower than a converged one), while every backend shares one ``score_threshold``
+    option (default 0.5). Adding ``-logit(threshold)`` to the bias of the centre head's final
+    1x1 convolution moves every centre logit by that constant, so after the shift
+    ``sigmoid(logit') >= 0.5`` exactly where ``sigmoid(logit) >= threshold`` before: the same
+    hands are found at the default, the order of scores is unchanged, and scores stay in
+    (0, 1). This is the bias form of Platt scaling with a unit slope (Platt 1999).
+
+    Args:
+        net: a :class:`~hand_mesh_core.network.model.SingleStageNet` (changed in place).
+        threshold: the calibrated operating threshold in (0, 1).
+
+    Returns the logit shift applied. Raises ``ValueError`` for a threshold outside (0, 1).
+    """
+    import math
+
+    if not 0.0 < float(threshold) < 1.0:
+        raise ValueError(f"operating threshold must be in (0, 1), got {threshold!r}")
+    shift = -math.log(threshold / (1.0 - threshold))
+    with torch.no_grad():
+        net.heads.centre.conv2.bias.add_(shift)
+    return shift
+
+
 def export_checkpoint(checkpoint: str | Path, path: str | Path, fp16: bool = True,
-                      provenance: dict[str, Any] | None = None) -> Path:
+                      provenance: dict[str, Any] | None = None,
+                      operating_threshold: float | None = None) -> Path:
     """Export the network of a Lightning checkpoint written by ``hand-mesh train``.
 
     The checkpoint's step and the training config's data sources are added to
-    ``provenance``. Raises ``FileNotFoundError`` for a missing checkpoint.
+    ``provenance``. With ``operating_threshold``, the centre head is shifted by
+    :func:`fold_operating_threshold` first and the threshold is recorded in the provenance.
+    Raises ``FileNotFoundError`` for a missing checkpoint, ``ValueError`` for a threshold
+    outside (0, 1).
     """
     from hand_mesh_core.training.module import SingleStageModule
 
@@ -69,6 +100,9 @@ def export_checkpoint(checkpoint: str | Path, path: str | Path, fp16: bool = Tru
     facts = {"global_step": int(raw.get("global_step", 0)), "checkpoint": checkpoint.name,
              "data_sources": [{k: s.get(k) for k in ("name", "kind", "weight")}
                               for s in module.hparams["config"]["data"]["sources"]]}
+    if operating_threshold is not None:
+        fold_operating_threshold(module.net, operating_threshold)
+        facts["operating_threshold_folded"] = float(operating_threshold)
     facts.update(provenance or {})
     return export_weights(module.net, path, fp16=fp16, provenance=facts)
 
@@ -82,4 +116,4 @@ def read_provenance(path: str | Path) -> dict[str, Any]:
     return json.loads(meta["provenance"]) if "provenance" in meta else {}
 
 
-__all__ = ["export_weights", "export_checkpoint", "read_provenance"]
+__all__ = ["export_weights", "export_checkpoint", "fold_operating_threshold", "read_provenance"]
