@@ -34,7 +34,6 @@ import cv2
 import numpy as np
 import rclpy
 from hand_mesh_msgs.msg import HandMeshArray
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -49,6 +48,7 @@ from hand_mesh_ros.hand_mesh_node import HandMeshNode
 from hand_mesh_ros.image_conversion import msg_to_rgb
 from hand_mesh_ros.image_source import ImageSource
 from hand_mesh_ros.mesh_messages import prediction_from_msg
+from hand_mesh_ros.node_main import STARTUP_ERRORS
 
 IMAGE_TOPIC, INFO_TOPIC = "/camera/image_raw", "/camera/camera_info"
 MESHES_TOPIC, MARKERS_TOPIC = "/hands/meshes", "/hands/markers"
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run_demo(args.input, args.output, backend=args.backend, device=args.device,
                            rate=args.rate, max_frames=args.max_frames)
-    except (FileNotFoundError, ValueError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
+    except STARTUP_ERRORS as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     if summary.video:

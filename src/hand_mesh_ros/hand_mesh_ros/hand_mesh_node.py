@@ -41,11 +41,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_mesh_msgs.msg import HandMeshArray
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSPolicyKind, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -61,6 +59,7 @@ from hand_mesh_ros.image_conversion import ImageConversionError, msg_to_rgb, rgb
 from hand_mesh_ros.latest_slot import LatestSlot
 from hand_mesh_ros.markers import prediction_markers
 from hand_mesh_ros.mesh_messages import prediction_to_msg
+from hand_mesh_ros.node_main import run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 
 try:  # Iron and later
@@ -406,26 +405,15 @@ class HandMeshNode(Node):
         super().destroy_node()
 
 
+def _spin(node: HandMeshNode) -> None:
+    executor = SingleThreadedExecutor()  # see docs/DEVELOPING.md: MultiThreadedExecutor is ~10x slower
+    executor.add_node(node)
+    executor.spin()
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run hand_mesh_ros hand_mesh_node``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = HandMeshNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-        return 0
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    except (ValueError, FileNotFoundError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
-        print(f"hand_mesh_node: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node("hand_mesh_node", HandMeshNode, _spin, args)
 
 
 if __name__ == "__main__":

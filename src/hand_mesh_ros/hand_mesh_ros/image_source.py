@@ -27,7 +27,6 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -36,6 +35,7 @@ from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.media import FrameSource
 from hand_mesh_ros.camera_info import camera_info_msg
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
+from hand_mesh_ros.node_main import run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 
 #: Reliable, keep-last 5: compatible with both reliable and best-effort (sensor-data)
@@ -131,26 +131,15 @@ class ImageSource(Node):
         self.published += 1
 
 
+def _spin(node: ImageSource) -> None:
+    while rclpy.ok() and not node.finished:
+        rclpy.spin_once(node, timeout_sec=0.1)
+    time.sleep(0.2)  # let the last messages leave
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run hand_mesh_ros image_source``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ImageSource()
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-        time.sleep(0.2)  # let the last messages leave
-        return 0
-    except (ValueError, FileNotFoundError, InvalidParameterValueException, InvalidParameterTypeException) as exc:
-        print(f"image_source: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node("image_source", ImageSource, _spin, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,23 @@
+"""The node executables' main(): a refused start exits with status 2 and says why on stderr
+(real rclpy, the default context, no traceback)."""
+
+import rclpy
+
+from hand_mesh_ros import hand_mesh_node, image_source
+
+
+def test_hand_mesh_node_with_an_unknown_backend_exits_2_with_the_reason(capsys):
+    status = hand_mesh_node.main(["hand_mesh_node", "--ros-args", "-p", "backend:=no_such_backend"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hand_mesh_node: ") and "no_such_backend" in err
+    assert not rclpy.ok()  # shut down after the refusal
+
+
+def test_image_source_with_a_missing_input_exits_2_with_the_reason(capsys, tmp_path):
+    missing = tmp_path / "missing.mp4"
+    status = image_source.main(["image_source", "--ros-args", "-p", f"source:={missing}"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("image_source: ") and "missing.mp4" in err
+    assert not rclpy.ok()
