@@ -34,9 +34,11 @@ def _thumb(cmc: tuple[float, float, float], mcp: float, ip: float):
 NAMED_POSES: dict[str, dict[int, tuple[float, float, float]]] = {
     "flat": {},
     "relaxed": {**_curl(20.0, 30.0, 15.0), **_thumb((10.0, 0.0, 0.0), 15.0, 15.0)},
-    # a closed fist, thumb across the middle phalanges of index and middle finger
+    # a closed fist, thumb across the middle phalanges of index and middle finger (thumb
+    # angles: the closest thumb tip to the palm centre that stays in front of the curled
+    # fingers, found by a grid search over the thumb's joint limits)
     "fist": {**_curl(90.0, 105.0, 75.0), 1: (90.0, 10.0, -12.0),
-             **_thumb((0.0, -15.0, 40.0), 60.0, 60.0)},
+             **_thumb((5.0, 0.0, -15.0), 60.0, 80.0)},
     "point": {**_curl(85.0, 100.0, 65.0, ("middle", "ring", "pinky")),
               **_curl(5.0, 5.0, 5.0, ("index",)), **_thumb((35.0, -15.0, 25.0), 35.0, 30.0)},
     "pinch": {**_curl(45.0, 45.0, 25.0, ("index",)), **_curl(25.0, 30.0, 15.0, ("middle", "ring", "pinky")),
