@@ -95,3 +95,28 @@ def test_render_gaussians_peaks_at_one_truncates_and_keeps_the_max():
     assert render_gaussians(cells[:0], torch.zeros(0), (4, 4)).abs().sum() == 0
     edge = render_gaussians(torch.tensor([[0, 11]]), torch.tensor([2.0]), (12, 12))
     assert edge[0, 11] == 1.0 and edge[2, 9] > 0
+
+
+def test_side_cross_entropy_values_worked_out_by_hand_and_its_gradient_separates_the_channels():
+    from hand_mesh_core.losses.heatmap import side_cross_entropy
+
+    logits = torch.zeros(2, 2, 4, 4)
+    logits[0, 1, 1, 2] = 3.0  # image 0, cell (1, 2): right channel ahead by 3
+    logits[1, 0, 3, 0] = 1.0  # image 1, cell (3, 0): left channel ahead by 1
+    b, cells = torch.tensor([0, 1]), torch.tensor([[1, 2], [3, 0]])
+    right = torch.tensor([True, False])
+    expected = (math.log1p(math.exp(-3.0)) + math.log1p(math.exp(-1.0))) / 2  # both correct
+    assert side_cross_entropy(logits, b, cells, right).item() == pytest.approx(expected, rel=1e-6)
+    wrong = (math.log1p(math.exp(3.0)) + math.log1p(math.exp(1.0))) / 2
+    assert side_cross_entropy(logits, b, cells, ~right).item() == pytest.approx(wrong, rel=1e-6)
+    # a hand of unknown side does not count; none known -> 0
+    known = torch.tensor([True, False])
+    assert side_cross_entropy(logits, b, cells, right, known).item() == pytest.approx(math.log1p(math.exp(-3.0)), rel=1e-6)
+    assert side_cross_entropy(logits, b, cells, right, torch.tensor([False, False])).item() == 0.0
+    # the gradient raises the labelled side's channel and lowers the other, at the centre only
+    x = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    side_cross_entropy(x, torch.tensor([0]), torch.tensor([[2, 2]]), torch.tensor([True])).backward()
+    assert x.grad[0, 1, 2, 2] < 0 < x.grad[0, 0, 2, 2]
+    assert x.grad.abs().sum() == pytest.approx(x.grad[0, :, 2, 2].abs().sum().item())
+    with pytest.raises(ValueError, match="2, h, w"):
+        side_cross_entropy(torch.zeros(1, 3, 4, 4), b[:1], cells[:1], right[:1])

@@ -111,7 +111,7 @@ def test_total_is_the_weighted_sum_and_gradients_reach_every_head(hand_models):
     assert all(torch.isfinite(v) for v in out.terms.values())
     expected = sum(float(cfg.loss[k]) * v.item() for k, v in out.terms.items())
     assert out.total.item() == pytest.approx(expected, rel=1e-5)
-    for name in ("centre", "handedness", "keypoints_2d", "bone_direction", "joints_3d", "wrist_3d", "vertices_3d",
+    for name in ("centre", "handedness", "side", "keypoints_2d", "bone_direction", "joints_3d", "wrist_3d", "vertices_3d",
                  "photometric", "silhouette"):
         assert out.terms[name].item() > 0, name
     out.total.backward()

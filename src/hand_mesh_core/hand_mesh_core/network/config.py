@@ -20,7 +20,9 @@ A config has three sections; a YAML file in ``hand_mesh_core/configs/`` (e.g.
     weight of each term of :mod:`hand_mesh_core.network.objective`. Defaults are the
     authors' (``../shared/notes/method.md``): centre x100, handedness x100, 2D keypoints
     x0.1, bone direction x100, pose prior x1000 and shape prior x1000 x 0.1, photometric
-    x100, silhouette x20. The 3D weights (joints, vertices, wrist position) are ours: the
+    x100, silhouette x20. ``side`` (our per-hand left/right cross-entropy,
+    :func:`~hand_mesh_core.losses.heatmap.side_cross_entropy`) is x100 like the handedness
+    map it sharpens. The 3D weights (joints, vertices, wrist position) are ours: the
     notes give no figure; 100 on an L1 in metres makes a 1 cm error cost 1, like the others'
     typical values at convergence. A weight of 0 disables its term.
 ``objective``
@@ -51,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "loss": {
         "centre": 100.0,
         "handedness": 100.0,
+        "side": 100.0,
         "keypoints_2d": 0.1,
         "bone_direction": 100.0,
         "pose_prior": 1000.0,

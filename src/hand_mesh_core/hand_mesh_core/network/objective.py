@@ -8,6 +8,7 @@ name            what                                                   function
 =============== ====================================================== ===================
 centre          centre heatmap focal loss                              losses.heatmap
 handedness      handedness focal loss (windows of unknown sides masked) losses.heatmap
+side            left/right cross-entropy at each labelled centre (ours) losses.heatmap
 keypoints_2d    reprojection of the model's 21 keypoints (network px)  losses.keypoints
 bone_direction  unit 2D bone directions                                losses.keypoints
 pose_prior      joint-limit hinge                                      losses.priors
@@ -38,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hand_mesh_core.camera import project
-from hand_mesh_core.losses.heatmap import centre_focal_loss, handedness_focal_loss
+from hand_mesh_core.losses.heatmap import centre_focal_loss, handedness_focal_loss, side_cross_entropy
 from hand_mesh_core.losses.keypoints import (
     bone_direction_loss,
     joint_3d_loss,
@@ -52,7 +53,7 @@ from hand_mesh_core.network.targets import Targets
 
 #: Loss terms in reporting order.
 TERMS = (
-    "centre", "handedness", "keypoints_2d", "bone_direction", "pose_prior", "shape_prior",
+    "centre", "handedness", "side", "keypoints_2d", "bone_direction", "pose_prior", "shape_prior",
     "joints_3d", "wrist_3d", "vertices_3d", "photometric", "silhouette",
 )  # fmt: skip
 
@@ -100,6 +101,7 @@ class SingleStageObjective(nn.Module):
         hands = None
         b, cells = targets.batch_index, targets.cells
         if b.numel():
+            terms["side"] = side_cross_entropy(outputs["handedness"], b, cells, targets.is_right, targets.side_known)
             predicted_right, _ = handedness_at(outputs["handedness"].detach(), b, cells)
             is_right = torch.where(targets.side_known, targets.is_right, predicted_right)
             params = split_parameters(net.parameters_at(outputs["features"], b, cells).float(), is_right)
