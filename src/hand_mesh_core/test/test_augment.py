@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 
 import cv2
 import numpy as np
@@ -80,10 +79,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_keypoints_intrinsics_and_3d_follow_the_image(models, case):
-    random.seed(3)
-    np.random.seed(3)
     sample, _ = _hand_sample(models)
-    transform = SampleTransform(SIZE, AugmentConfig(**CASES[case], **NO_PHOTOMETRIC))
+    transform = SampleTransform(SIZE, AugmentConfig(**CASES[case], **NO_PHOTOMETRIC), seed=3)
     checked = 0
     for _ in range(6):
         out = transform(sample)
@@ -112,11 +109,9 @@ def test_flip_and_rotation_keep_the_hand_model_parameters_consistent(models):
     """The transformed pose/shape/transl, posed with the model of the (swapped) side,
     reproduce the transformed 3D keypoints: pose mirroring, global rotation and the
     translation update are exact."""
-    random.seed(0)
-    np.random.seed(0)
     sample, _ = _hand_sample(models, side="right", seed=1, snap=False)
     transform = SampleTransform(SIZE, AugmentConfig(zoom=(0.8, 1.3), rotate_deg=45.0, translate=0.05,
-                                                    flip_probability=0.5, **NO_PHOTOMETRIC))
+                                                    flip_probability=0.5, **NO_PHOTOMETRIC), seed=0)
     sides = set()
     for _ in range(8):
         out = transform(sample)
@@ -143,13 +138,11 @@ def test_disabled_augmentation_is_the_predictor_letterbox(models):
 
 
 def test_photometric_transforms_change_pixels_not_labels(models):
-    random.seed(1)
-    np.random.seed(1)
     sample, _ = _hand_sample(models)
     geometry = dict(zoom=(1.0, 1.0), rotate_deg=0.0, translate=0.0, flip_probability=0.0)
     plain = SampleTransform(SIZE, AugmentConfig(**geometry, **NO_PHOTOMETRIC))(sample)
     jitter = SampleTransform(SIZE, AugmentConfig(**geometry, colour_probability=1.0, blur_probability=1.0,
-                                                 noise_probability=1.0))(sample)
+                                                 noise_probability=1.0), seed=1)(sample)
     assert np.abs(plain.image.astype(int) - jitter.image.astype(int)).mean() > 1.0
     np.testing.assert_allclose(plain.hands[0].keypoints_2d, jitter.hands[0].keypoints_2d, atol=1e-4)
 
@@ -177,3 +170,21 @@ def test_camera_transform_of_a_mirror_and_bad_maps():
         camera_transform(np.zeros((2, 3)), K)
     with pytest.raises(ValueError):
         AugmentConfig(zoom=(2.0, 1.0)).validate()
+
+
+def test_seeded_transforms_repeat_and_differently_seeded_ones_differ(models):
+    sample, _ = _hand_sample(models, seed=2)
+    config = AugmentConfig(zoom=(0.8, 1.3), rotate_deg=45.0, flip_probability=0.5)
+
+    def stream(seed):
+        t = SampleTransform(SIZE, config, seed=seed)
+        return [t(sample) for _ in range(4)]
+
+    a, b, c = stream(7), stream(7), stream(8)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.image, y.image) and np.array_equal(x.affine, y.affine)
+    assert any(not np.array_equal(x.affine, z.affine) for x, z in zip(a, c))
+    t = SampleTransform(SIZE, config, seed=7)
+    t(sample)
+    t.set_random_seed(7)  # re-seeding restarts the stream
+    assert np.array_equal(t(sample).affine, a[0].affine)

@@ -76,3 +76,33 @@ def test_bad_sources_are_reported():
         MixtureDataset([[]], [1.0], [t], 10)
     with pytest.raises(ValueError, match="sources"):
         HandDataModule({"sources": []}, SIZE)
+
+
+def _affines_by_worker(seed: int) -> dict[int, list]:
+    """Augmentation affines of one item drawn repeatedly, grouped by DataLoader worker."""
+    import torch
+
+    from hand_mesh_core.data.datamodule import seed_worker_transforms
+
+    class SameItem(MixtureDataset):
+        def __getitem__(self, index):
+            out = super().__getitem__(0)  # the same sample every time: only the augmentation varies
+            return torch.utils.data.get_worker_info().id, out.affine
+
+    t = SampleTransform(SIZE, AugmentConfig(zoom=(0.7, 1.3), rotate_deg=30.0, flip_probability=0.5))
+    ds = SameItem([[_sample(1, 0)]], [1.0], [t], 8, seed=0)
+    torch.manual_seed(seed)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, worker_init_fn=seed_worker_transforms)
+    by_worker: dict[int, list] = {0: [], 1: []}
+    for worker, affine in loader:
+        by_worker[int(worker)].append(np.asarray(affine))
+    return by_worker
+
+
+def test_dataloader_workers_augment_independently_and_reproducibly():
+    first = _affines_by_worker(seed=5)
+    assert len(first[0]) == len(first[1]) == 4
+    # forked workers would otherwise share one generator state and augment in lockstep
+    assert not all(np.allclose(a, b) for a, b in zip(first[0], first[1]))
+    again = _affines_by_worker(seed=5)
+    assert all(np.allclose(a, b) for w in (0, 1) for a, b in zip(first[w], again[w]))

@@ -219,12 +219,15 @@ class SampleTransform:
         config: :class:`AugmentConfig` (default settings when None; ``enabled=False`` =
             letterbox only).
 
-    Raises ``ValueError`` for a bad size or config. Randomness comes from Albumentations
-    (Python's ``random`` and NumPy's global generator, seeded per DataLoader worker by
-    Lightning's ``seed_everything(workers=True)``).
+        seed: seed of the transform's own random generators (Albumentations 2 ``Compose``
+            keeps its own generators, independent of Python's and NumPy's global ones);
+            None = fresh OS entropy. :meth:`set_random_seed` re-seeds it (DataLoader
+            workers: :func:`hand_mesh_core.data.datamodule.seed_worker_transforms`).
+
+    Raises ``ValueError`` for a bad size or config.
     """
 
-    def __init__(self, input_size: int, config: AugmentConfig | None = None) -> None:
+    def __init__(self, input_size: int, config: AugmentConfig | None = None, seed: int | None = None) -> None:
         import albumentations as A
 
         if input_size < 32:
@@ -257,6 +260,13 @@ class SampleTransform:
             self.canvas = self.size
             self.geometric = None
             self.photometric = None
+        self.set_random_seed(seed)
+
+    def set_random_seed(self, seed: int | None) -> None:
+        """Re-seed the geometric and photometric generators (``seed`` and ``seed + 1``; None = OS entropy)."""
+        if self.geometric is not None:
+            self.geometric.set_random_seed(seed)
+            self.photometric.set_random_seed(None if seed is None else seed + 1)
 
     def __call__(self, sample: Sample) -> NetworkSample:
         from hand_mesh_core.camera import intrinsics_from_fov

@@ -212,6 +212,24 @@ class _Collate:
         return collate_samples(samples, self.input_size, self.stride, models)
 
 
+def seed_transforms(dataset: MixtureDataset, seed: int) -> None:
+    """Seed every source transform of ``dataset`` from ``seed`` and the source's index
+    (NumPy ``SeedSequence``), so that the augmentation stream is reproducible."""
+    for k, transform in enumerate(dataset.transforms):
+        if hasattr(transform, "set_random_seed"):
+            transform.set_random_seed(int(np.random.SeedSequence([int(seed) % 2**32, k]).generate_state(1)[0]))
+
+
+def seed_worker_transforms(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed the worker's copy of the transforms from
+    ``torch.initial_seed()``, which differs per worker (and is reproducible under
+    Lightning's ``seed_everything(workers=True)``). Without it every forked worker would
+    carry a copy of the same Albumentations generator state and augment in lockstep."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, MixtureDataset):
+        seed_transforms(info.dataset, torch.initial_seed())
+
+
 def _lightning_datamodule_base():
     import lightning.pytorch as pl
 
@@ -254,8 +272,10 @@ class HandDataModule(_lightning_datamodule_base()):
             transforms.append(SampleTransform(self.input_size, augment_config(spec.get("augment"))))
             keep.append(bool(spec.get("parameters", True)))
             names.append(str(spec.get("name", spec["kind"])))
-        return MixtureDataset(sources, weights, transforms, int(self.data.get("samples_per_epoch", 10000)),
-                              int(self.data.get("seed", 0)), keep, names)
+        mixture = MixtureDataset(sources, weights, transforms, int(self.data.get("samples_per_epoch", 10000)),
+                                 int(self.data.get("seed", 0)), keep, names)
+        seed_transforms(mixture, int(self.data.get("seed", 0)))  # the main process (num_workers 0)
+        return mixture
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -269,6 +289,7 @@ class HandDataModule(_lightning_datamodule_base()):
             shuffle=True,
             num_workers=workers,
             collate_fn=_Collate(self.input_size, self.stride, self.vertex_targets),
+            worker_init_fn=seed_worker_transforms if workers > 0 else None,
             persistent_workers=workers > 0,
             drop_last=True,
             prefetch_factor=2 if workers > 0 else None,
@@ -276,4 +297,4 @@ class HandDataModule(_lightning_datamodule_base()):
 
 
 __all__ = ["SOURCE_KINDS", "build_source", "augment_config", "strip_parameters", "MixtureDataset", "collate_samples",
-           "HandDataModule"]
+           "seed_transforms", "seed_worker_transforms", "HandDataModule"]
