@@ -22,20 +22,27 @@ def _split(value: str) -> list[str]:
 def eval_command(
     backends: str = typer.Option("single_stage,two_stage", "--backends", help="Comma-separated backends to compare."),
     data: Path = typer.Option(None, "--data", help="Folder of annotated subsets [default: ../shared/data/annotated]."),
-    subsets: str = typer.Option("", "--subsets", help="Comma-separated subsets (freihand,onehand10k,panoptic,rhd) [default: all present]."),
+    validation: Path = typer.Option(
+        None, "--validation", help="Folder of the real validation subsets [default: ../shared/data/validation]."
+    ),
+    subsets: str = typer.Option(
+        "", "--subsets", help="Comma-separated subsets (freihand,onehand10k,panoptic,rhd,ge_realworld) [default: all present]."
+    ),
     out: Path = typer.Option(Path("output/eval"), "--out", help="Folder for eval.md and eval.json."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     weights: Path = typer.Option(None, "--weights", help="single_stage weights file [default: the shipped weights]."),
 ) -> None:
-    """Detection recall/precision, PCK@0.2, normalised 2D error and (RHD) 3D errors per backend and subset."""
+    """Detection recall/precision, PCK@0.2, normalised 2D error and (RHD, ge_realworld) 3D errors per backend and subset."""
     from hand_mesh_core.evaluation.benchmark import run_benchmark
     from hand_mesh_core.paths import find_shared_data
 
-    if data is None:
+    if data is None or validation is None:
         shared = find_shared_data()
-        if shared is None:
+        if shared is None and data is None:
             raise typer.BadParameter("../shared/data not found; pass --data", param_hint="--data")
-        data = shared / "annotated"
+        data = data if data is not None else shared / "annotated"
+        if validation is None and shared is not None and (shared / "validation").is_dir():
+            validation = shared / "validation"
     names = _split(backends)
     if not names:
         raise typer.BadParameter("give at least one backend", param_hint="--backends")
@@ -43,7 +50,9 @@ def eval_command(
         if weights is not None and not weights.is_file():
             raise FileNotFoundError(f"--weights: no such file: {weights}")
         per_backend = {"single_stage": {"weights": weights}} if weights is not None else None
-        result = run_benchmark(names, data, _split(subsets) or None, {"device": device}, per_backend)
+        result = run_benchmark(
+            names, data, _split(subsets) or None, {"device": device}, per_backend, validation_root=validation
+        )
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

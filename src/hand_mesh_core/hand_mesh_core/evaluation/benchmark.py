@@ -16,7 +16,8 @@ are scored against the labels:
   box, else the tight box of the labelled keypoints: :meth:`HandLabel.box_size`), its
   mean ("norm. 2D error") and PCK@0.2 (fraction below 0.2, mmpose's hand PCK).
 * Handedness accuracy over matched hands whose side is labelled.
-* 3D, where the subset has 3D keypoints and ``K`` (RHD), per matched hand: root-relative
+* 3D, where the subset has 3D keypoints and ``K`` (RHD, the ge_realworld validation
+  subset), per matched hand: root-relative
   MPJPE (wrist subtracted from both) and PA-MPJPE (Umeyama similarity) in millimetres,
   and the absolute wrist depth error ``|z_pred - z_gt| / z_gt`` in percent.
 * Latency: median of ``Prediction.timings["total"]`` (informative only; the speed
@@ -34,7 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from hand_mesh_core.data.readers.mmpose_coco import ANNOTATED_SUBSETS, read_annotated_subset
+from hand_mesh_core.data.readers.mmpose_coco import (
+    ANNOTATED_SUBSETS,
+    VALIDATION_SUBSETS,
+    read_annotated_subset,
+    read_validation_subset,
+)
 from hand_mesh_core.data.sample import HandLabel, Sample
 from hand_mesh_core.evaluation.matching import DetectionCounts, keypoint_cost, match_hungarian
 from hand_mesh_core.evaluation.metrics import mpjpe, normalized_errors_2d, pa_mpjpe, root_relative
@@ -208,38 +214,68 @@ class BenchmarkResult:
         return "\n".join(lines) + "\n"
 
 
+def available_subsets(data_root: str | Path | None, validation_root: str | Path | None = None) -> list[str]:
+    """Names of the known subsets present: annotated ones under ``data_root``, then the
+    validation ones (:data:`VALIDATION_SUBSETS`) under ``validation_root``; either root may
+    be None."""
+    names = []
+    if data_root is not None:
+        names += [n for n in ANNOTATED_SUBSETS if (Path(data_root) / n / f"test_{n}.json").is_file()]
+    if validation_root is not None:
+        names += [n for n, o in VALIDATION_SUBSETS.items() if (Path(validation_root) / n / o["json"]).is_file()]
+    return names
+
+
+def read_subset(name: str, data_root: str | Path | None, validation_root: str | Path | None = None):
+    """Reader of subset ``name``: a validation subset from ``validation_root``, else an
+    annotated one from ``data_root``. Raises ``ValueError`` for an unknown name or a
+    missing root and ``FileNotFoundError`` for missing files."""
+    if name in VALIDATION_SUBSETS:
+        if validation_root is None:
+            raise ValueError(f"{name} is a validation subset: give the validation folder")
+        return read_validation_subset(validation_root, name)
+    if data_root is None:
+        raise ValueError(f"{name} is an annotated subset: give the annotated folder")
+    return read_annotated_subset(data_root, name)
+
+
 def run_benchmark(
     backends: Sequence[str],
-    data_root: str | Path,
+    data_root: str | Path | None,
     subsets: Sequence[str] | None = None,
     predictor_options: dict[str, Any] | None = None,
     backend_options: dict[str, dict[str, Any]] | None = None,
+    validation_root: str | Path | None = None,
 ) -> BenchmarkResult:
-    """Evaluate each backend on each subset of an ``annotated/`` folder.
+    """Evaluate each backend on each subset of an ``annotated/`` and a ``validation/`` folder.
 
     Args:
         backends: names for :func:`hand_mesh_core.create_predictor`.
         data_root: folder holding ``<subset>/test_<subset>.json`` (the shared
-            ``annotated/`` layout, :data:`~hand_mesh_core.data.readers.mmpose_coco.ANNOTATED_SUBSETS`).
-        subsets: names to evaluate (default: every known subset present in ``data_root``).
+            ``annotated/`` layout, :data:`~hand_mesh_core.data.readers.mmpose_coco.ANNOTATED_SUBSETS`),
+            or None.
+        subsets: names to evaluate (default: every known subset present in the folders).
         predictor_options: keyword options for every ``create_predictor`` call.
         backend_options: extra keyword options per backend name (e.g.
             ``{"single_stage": {"weights": path}}``), over ``predictor_options``.
+        validation_root: the shared ``validation/`` folder
+            (:data:`~hand_mesh_core.data.readers.mmpose_coco.VALIDATION_SUBSETS`), or None.
 
     A backend whose creation raises is reported in ``unavailable`` with the error, not
-    raised. Raises ``FileNotFoundError`` when ``data_root`` is missing or holds none of
-    the subsets, ``ValueError`` for an unknown subset name.
+    raised. Raises ``FileNotFoundError`` when a given folder is missing or the folders
+    hold none of the subsets, ``ValueError`` for an unknown subset name.
     """
     from hand_mesh_core.predictor import create_predictor
 
-    data_root = Path(data_root)
-    if not data_root.is_dir():
-        raise FileNotFoundError(f"data folder not found: {data_root}")
+    for root in (data_root, validation_root):
+        if root is not None and not Path(root).is_dir():
+            raise FileNotFoundError(f"data folder not found: {root}")
     if subsets is None:
-        subsets = [n for n in ANNOTATED_SUBSETS if (data_root / n / f"test_{n}.json").is_file()]
+        subsets = available_subsets(data_root, validation_root)
         if not subsets:
-            raise FileNotFoundError(f"no annotated subset ({', '.join(ANNOTATED_SUBSETS)}) in {data_root}")
-    readers = {name: read_annotated_subset(data_root, name) for name in subsets}
+            known = ", ".join([*ANNOTATED_SUBSETS, *VALIDATION_SUBSETS])
+            raise FileNotFoundError(f"no known subset ({known}) in {data_root} or {validation_root}")
+    readers = {name: read_subset(name, data_root, validation_root) for name in subsets}
     scores: dict[str, dict[str, dict[str, Any]]] = {}
     unavailable: dict[str, str] = {}
     for backend in backends:
@@ -253,7 +289,8 @@ def run_benchmark(
         for name, reader in readers.items():
             predictor.reset()
             scores[backend][name] = evaluate_predictor(predictor, reader).summary()
-    return BenchmarkResult(str(data_root), list(subsets), scores, unavailable)
+    roots = " + ".join(str(r) for r in (data_root, validation_root) if r is not None)
+    return BenchmarkResult(roots, list(subsets), scores, unavailable)
 
 
 __all__ = [
@@ -264,4 +301,6 @@ __all__ = [
     "evaluate_predictor",
     "BenchmarkResult",
     "run_benchmark",
+    "available_subsets",
+    "read_subset",
 ]
