@@ -74,6 +74,7 @@ CASES = {
     "translation": dict(zoom=(1.0, 1.0), rotate_deg=0.0, translate=0.15, flip_probability=0.0),
     "flip": dict(zoom=(1.0, 1.0), rotate_deg=0.0, translate=0.0, flip_probability=1.0),
     "all": dict(zoom=(0.7, 1.6), rotate_deg=30.0, translate=0.1, flip_probability=0.5),
+    "hand_size": dict(hand_size=(30.0, 110.0), max_upsample=4.0, rotate_deg=30.0, flip_probability=0.5),
 }
 
 
@@ -188,3 +189,43 @@ def test_seeded_transforms_repeat_and_differently_seeded_ones_differ(models):
     t(sample)
     t.set_random_seed(7)  # re-seeding restarts the stream
     assert np.array_equal(t(sample).affine, a[0].affine)
+
+
+def test_hand_size_zoom_draws_the_hand_size_log_uniformly_within_the_range(models):
+    """With ``hand_size`` the chosen hand's keypoint box becomes a size in the range (rotation
+    changes the box of a rotated hand, so the bound has a margin), sizes spread over the whole
+    range in log space, and the hand lies inside the input."""
+    sample, _ = _hand_sample(models, snap=False)
+    lo, hi = 24.0, 120.0
+    transform = SampleTransform(SIZE, AugmentConfig(hand_size=(lo, hi), max_upsample=10.0, rotate_deg=0.0,
+                                                    **NO_PHOTOMETRIC), seed=5)
+    sizes = []
+    for _ in range(60):
+        out = transform(sample)
+        assert len(out.hands) == 1
+        kp = out.hands[0].keypoints_2d
+        sizes.append(float(max(kp.max(0) - kp.min(0))))
+        assert (kp >= -1.0).all() and (kp <= SIZE + 1.0).all()
+    sizes = np.array(sizes)
+    assert sizes.min() >= lo - 0.5 and sizes.max() <= hi + 0.5
+    # log-uniform: about half of the draws below the geometric mean, both ends reached
+    assert 0.3 < (sizes < np.sqrt(lo * hi)).mean() < 0.7
+    assert sizes.min() < 1.3 * lo and sizes.max() > hi / 1.3
+
+
+def test_hand_size_zoom_never_enlarges_the_original_beyond_max_upsample(models):
+    sample, _ = _hand_sample(models, snap=False)
+    kp = sample.hands[0].keypoints_2d
+    original = float(max(kp.max(0) - kp.min(0)))
+    transform = SampleTransform(SIZE, AugmentConfig(hand_size=(1000.0, 1000.0), max_upsample=1.5, rotate_deg=0.0,
+                                                    **NO_PHOTOMETRIC), seed=0)
+    out = transform(sample)
+    size = float(max(out.hands[0].keypoints_2d.max(0) - out.hands[0].keypoints_2d.min(0)))
+    assert size == pytest.approx(1.5 * original, rel=0.02)
+
+
+def test_hand_size_rejects_a_bad_range():
+    with pytest.raises(ValueError, match="hand_size"):
+        AugmentConfig(hand_size=(50.0, 20.0)).validate()
+    with pytest.raises(ValueError, match="max_upsample"):
+        AugmentConfig(hand_size=(20.0, 50.0), max_upsample=0.0).validate()

@@ -8,7 +8,12 @@ Geometry (one path for training and evaluation):
 2. with augmentation, the canvas is ``zoom_headroom`` times the input size, and
    Albumentations' ``Affine`` (zoom, rotation about the centre, translation) followed by a
    ``CenterCrop`` to the input size zooms in without upsampling beyond the letterbox and
-   zooms out down to ``zoom[0]``; then ``HorizontalFlip``;
+   zooms out down to ``zoom[0]``; then ``HorizontalFlip``. With ``hand_size`` set (ours),
+   the zoom and shift are chosen per sample instead so that one randomly chosen labelled
+   hand becomes a hand of a size drawn log-uniformly from that range (pixels of the
+   network input) at a random place, which gives every source the same spread of hand
+   sizes, from hands filling the input to hands of a few tens of pixels
+   (:meth:`SampleTransform.hand_size_zoom`);
 3. photometric Albumentations transforms on the result: colour jitter, grey, Gaussian or
    motion blur, Gaussian noise, JPEG compression.
 
@@ -73,6 +78,12 @@ class AugmentConfig:
         blur_probability: Gaussian or motion blur.
         noise_probability: Gaussian noise; jpeg_probability: JPEG compression.
         min_visible_keypoints: hands with fewer visible keypoints after the transform are dropped.
+        hand_size: ``(min, max)`` pixels of the network input, or None: the size
+            (largest side of the labelled keypoints' box) one labelled hand is zoomed to,
+            drawn log-uniformly; replaces ``zoom`` and ``translate`` for samples with a
+            labelled hand (ours; see the module docstring).
+        max_upsample: with ``hand_size``, the zoom never enlarges the original image by
+            more than this factor (a hand is not blown up beyond its own resolution).
     """
 
     enabled: bool = True
@@ -91,9 +102,17 @@ class AugmentConfig:
     noise_probability: float = 0.2
     jpeg_probability: float = 0.2
     min_visible_keypoints: int = 3
+    hand_size: tuple[float, float] | None = None
+    max_upsample: float = 2.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` for out-of-range values."""
+        if self.hand_size is not None:
+            self.hand_size = tuple(float(v) for v in self.hand_size)
+            if len(self.hand_size) != 2 or not 0.0 < self.hand_size[0] <= self.hand_size[1]:
+                raise ValueError(f"hand_size must be an increasing positive (min, max), got {self.hand_size}")
+        if self.max_upsample <= 0.0:
+            raise ValueError(f"max_upsample must be > 0, got {self.max_upsample}")
         if not 0.0 < self.zoom[0] <= self.zoom[1] or self.zoom_headroom < 1.0:
             raise ValueError(f"zoom must be an increasing positive range and zoom_headroom >= 1, got "
                              f"{self.zoom}, {self.zoom_headroom}")
@@ -263,10 +282,59 @@ class SampleTransform:
         self.set_random_seed(seed)
 
     def set_random_seed(self, seed: int | None) -> None:
-        """Re-seed the geometric and photometric generators (``seed`` and ``seed + 1``; None = OS entropy)."""
+        """Re-seed the geometric and photometric generators (``seed`` and ``seed + 1``; None = OS
+        entropy) and the hand-size draw (``seed + 2``)."""
         if self.geometric is not None:
             self.geometric.set_random_seed(seed)
             self.photometric.set_random_seed(None if seed is None else seed + 1)
+        self._rng = np.random.default_rng(None if seed is None else seed + 2)
+
+    def hand_size_zoom(self, hands_canvas: list[np.ndarray], canvas_scale: float):
+        """The geometric transform that zooms one hand to a size drawn from ``config.hand_size``.
+
+        Args:
+            hands_canvas: per hand, its labelled keypoints ``[k, 2]`` in canvas pixels
+                (hands with fewer than 2 are skipped).
+            canvas_scale: canvas pixels per original pixel (the letterbox factor).
+
+        Returns an Albumentations ``Compose`` (fixed zoom, rotation and shift, then the
+        centre crop and the random flip) or None when no hand qualifies. The hand's centre
+        (its keypoint box's middle) is put uniformly where the hand stays inside the input
+        (at the input's middle for a hand as large as the input). Albumentations' ``Affine``
+        maps ``p -> c + s R(-theta) (p - c) + t`` about the canvas centre ``c`` (image axes,
+        y down; checked on keypoints), so ``t`` follows from the wanted position.
+        """
+        import albumentations as A
+
+        c = self.config
+        candidates = [k for k in hands_canvas if len(k) >= 2]
+        if not candidates:
+            return None
+        k = candidates[int(self._rng.integers(len(candidates)))]
+        lo, hi = k.min(axis=0), k.max(axis=0)
+        size_now = float(max(hi - lo))
+        if size_now < 1.0:
+            return None
+        target = float(np.exp(self._rng.uniform(np.log(c.hand_size[0]), np.log(c.hand_size[1]))))
+        zoom = min(target / size_now, c.max_upsample / max(canvas_scale, 1e-9))
+        theta = float(self._rng.uniform(-c.rotate_deg, c.rotate_deg))
+        size_after = zoom * size_now
+        room = max(0.0, 0.5 * (self.size - size_after))
+        goal = 0.5 * self.size + self._rng.uniform(-room, room, size=2)
+        centre = 0.5 * self.canvas
+        r = math.radians(-theta)
+        rot = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
+        moved = centre + zoom * rot @ (0.5 * (lo + hi) - centre)
+        t = goal + 0.5 * (self.canvas - self.size) - moved
+        kp = A.KeypointParams(format="xy", remove_invisible=False)
+        return A.Compose([
+            A.Affine(scale=(zoom, zoom), rotate=(theta, theta),
+                     translate_px={"x": (float(t[0]), float(t[0])), "y": (float(t[1]), float(t[1]))},
+                     interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                     border_mode=cv2.BORDER_CONSTANT, fill=PAD_VALUE, fill_mask=0, keep_ratio=True, p=1.0),
+            A.CenterCrop(self.size, self.size),
+            A.HorizontalFlip(p=c.flip_probability),
+        ], keypoint_params=kp, seed=int(self._rng.integers(2**31)))
 
     def __call__(self, sample: Sample) -> NetworkSample:
         from hand_mesh_core.camera import intrinsics_from_fov
@@ -282,8 +350,12 @@ class SampleTransform:
         points = np.concatenate(points, axis=0) if points else np.zeros((0, 2))
         mask_list = [m for m in masks if m is not None]
         if self.geometric is not None:
+            geometric = self.geometric
+            if self.config.hand_size is not None:
+                labelled = [box.to_network(h.keypoints_2d[h.valid]) for h in sample.hands]
+                geometric = self.hand_size_zoom(labelled, float(box.scale[0])) or self.geometric
             kw = {"masks": mask_list} if mask_list else {}
-            out = self.geometric(image=canvas, keypoints=points - 0.5, **kw)
+            out = geometric(image=canvas, keypoints=points - 0.5, **kw)
             canvas, points = out["image"], np.asarray(out["keypoints"], np.float64)[:, :2] + 0.5
             mask_list = list(out.get("masks", mask_list))
             canvas = self.photometric(image=canvas)["image"]
