@@ -6,7 +6,7 @@
     ros2 launch hand_mesh_ros demo.launch.py input:=camera:0 device:=cuda rviz:=false
 
 Launch arguments: input, image_topic, camera_info_topic, backend, device, runtime, weights, rate,
-loop, publish_debug_image, smoothing, rviz, config. Node parameters come from
+loop, publish_debug_image, smoothing, tiles, rviz, config. Node parameters come from
 config/hand_mesh.yaml (every parameter, commented); the arguments above override a few of them.
 """
 
@@ -45,6 +45,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="publish /hands/debug_image (the overlay shown in RViz)"),
         DeclareLaunchArgument("smoothing", default_value="false", choices=["true", "false"],
                               description="One-Euro smoothing of the tracked hands (less jitter, a little lag)"),
+        DeclareLaunchArgument("tiles", default_value="off",
+                              description="tiled inference for small hands in large frames: off, auto or CxR (2x2)"),
         DeclareLaunchArgument("rviz", default_value="true", choices=["true", "false"],
                               description="start rviz2 with config/hand_mesh.rviz"),
         DeclareLaunchArgument("config", default_value=PathJoinSubstitution([share, "config", "hand_mesh.yaml"]),
@@ -79,6 +81,7 @@ def generate_launch_description() -> LaunchDescription:
             "weights": ParameterValue(LaunchConfiguration("weights"), value_type=str),
             "publish_debug_image": ParameterValue(LaunchConfiguration("publish_debug_image"), value_type=bool),
             "smoothing": ParameterValue(LaunchConfiguration("smoothing"), value_type=bool),
+            "tiles": ParameterValue(LaunchConfiguration("tiles"), value_type=str),
         }],
         remappings=[("image", image_topic), ("camera_info", camera_info_topic)],
     )

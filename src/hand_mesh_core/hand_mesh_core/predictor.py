@@ -81,16 +81,23 @@ def _backend_class(name: str) -> type[Predictor]:
     return target
 
 
-def create_predictor(backend: str = "two_stage", **options: Any) -> Predictor:
+def create_predictor(backend: str = "two_stage", *, tiles: str = "off", **options: Any) -> Predictor:
     """Build the predictor of ``backend`` (``"two_stage"``, ``"single_stage"``, ...).
 
     ``options`` go to the backend's constructor. Common ones (see :class:`Predictor`):
     ``device="auto"|"cpu"|"cuda"``, ``max_hands``, ``score_threshold``,
     ``hand_model="open"|"mano"``, ``mano_path``, ``video`` (stream mode),
-    ``max_image_side``. Raises ``ValueError`` for an unknown backend or a bad option value
-    and ``TypeError`` for an option the backend does not take.
+    ``max_image_side``. ``tiles``: ``"off"`` (default), ``"auto"`` or a grid ``"CxR"``:
+    tiled inference for small hands in large frames (:mod:`hand_mesh_core.tiling`).
+    Raises ``ValueError`` for an unknown backend or a bad option value and ``TypeError``
+    for an option the backend does not take.
     """
-    return _backend_class(backend)(**options)
+    cls = _backend_class(backend)
+    from hand_mesh_core.tiling import create_tiled_predictor, parse_tiles
+
+    if parse_tiles(tiles).mode == "off":
+        return cls(**options)
+    return create_tiled_predictor(cls, tiles, **options)
 
 
 def resolve_device(device: str) -> str:
@@ -161,6 +168,10 @@ class Predictor(abc.ABC):
 
     #: Registry name of the backend (``"two_stage"``, ``"single_stage"``).
     backend: str = ""
+
+    #: Side (pixels) of the square the backend's detector sees the whole frame at (the
+    #: tiled mode's "auto" policy, :mod:`hand_mesh_core.tiling`, sizes tiles by it).
+    detector_input_side: int = 256
 
     #: True for backends whose :meth:`_predict` sets ``track_id`` itself with
     #: :attr:`tracker` (two_stage: before fitting, for warm starts); otherwise the base

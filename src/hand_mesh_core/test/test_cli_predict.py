@@ -62,10 +62,19 @@ def test_video_frames_are_written_per_frame(shared_data, tmp_path):
 
 def test_bad_options_are_refused(shared_data, tmp_path):
     image = str(shared_data / "images" / "hamer_test1.jpg")
-    for options in (["--fov", "60", "--fx", "500"], ["--cx", "10"], ["--backend", "nope"], ["--fov", "200"]):
+    for options in (["--fov", "60", "--fx", "500"], ["--cx", "10"], ["--backend", "nope"], ["--fov", "200"],
+                    ["--tiles", "lots"]):
         result = runner.invoke(app, ["predict", image, "--out", str(tmp_path), *options])
         assert result.exit_code != 0, options
     assert runner.invoke(app, ["predict", str(tmp_path / "missing.jpg")]).exit_code != 0
+
+
+def test_tiles_option_runs_the_tiled_predictor(shared_data, tmp_path):
+    image = str(shared_data / "images" / "hamer_test1.jpg")
+    result = runner.invoke(app, ["predict", image, "--out", str(tmp_path), "--tiles", "2x2", "--no-overlay"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "hamer_test1.json").read_text())
+    assert data["timings"]["tiles"] == 5  # the full frame and 4 tiles
 
 
 def test_camera_matrix_defaults():

@@ -106,3 +106,18 @@ def test_hand_scale_cli_writes_its_table(shared_data, tmp_path):
     assert "| single_stage | 0.5 |" in (tmp_path / "hand_scale.md").read_text()
     res = CliRunner().invoke(app, ["--subset", "nope", "--out", str(tmp_path), "--data", str(shared_data)])
     assert res.exit_code == 2 and "unknown annotated subset" in res.output
+
+
+def test_paste_into_a_real_background_keeps_it_around_the_frame_and_leaves_it_untouched():
+    sample, _ = _sample()
+    background = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    before = background.copy()
+    out = paste_sample(sample, (640, 480), 0.5, np.random.default_rng(2), background=background)
+    np.testing.assert_array_equal(background, before)
+    image = out.load_image()
+    ox, oy = int(round(out.K[0, 2] - 0.5 * sample.K[0, 2])), int(round(out.K[1, 2] - 0.5 * sample.K[1, 2]))
+    outside = np.ones((480, 640), bool)
+    outside[oy : oy + 80, ox : ox + 100] = False
+    np.testing.assert_array_equal(image[outside], background[outside])
+    with pytest.raises(ValueError, match="background"):
+        paste_sample(sample, (640, 480), 0.5, np.random.default_rng(2), background=background[:10])

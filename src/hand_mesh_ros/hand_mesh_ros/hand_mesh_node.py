@@ -116,6 +116,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_hands", 4, "most hands reported per image", read_only=True, value_range=(1, 32)),
     ParameterSpec("max_image_side", 1920, "images with a longer side (pixels) are downscaled for inference",
                   read_only=True, value_range=(32, 8192)),
+    ParameterSpec("tiles", "off", "tiled inference for small hands in large frames: off, auto (tiles only when "
+                  "the frame is large compared with the backend's detector input) or a grid CxR such as 2x2",
+                  read_only=True, choices=("off", "auto"), pattern=r"[1-8]x[1-8]"),
     ParameterSpec("video", True, "stream mode: consecutive images are one video (track ids, warm starts, smoothing)",
                   read_only=True),
     ParameterSpec("smoothing", False, "One-Euro filtering of the tracked hands over time (needs video)"),
@@ -171,7 +174,7 @@ class HandMeshNode(Node):
         self.predictor = create_predictor(
             p["backend"], device=p["device"], max_hands=p["max_hands"], score_threshold=p["score_threshold"],
             hand_model=p["hand_model"], mano_path=p["mano_path"] or None, video=p["video"],
-            max_image_side=p["max_image_side"],
+            max_image_side=p["max_image_side"], tiles=p["tiles"],
             **(single_stage_options(p) if p["backend"] == "single_stage" else {}),
         )
         # first call loads models lazily: do it now, not on the first camera frame
@@ -280,6 +283,7 @@ class HandMeshNode(Node):
             "runtime": getattr(self.predictor, "runtime", "-"),
             "weights": str(getattr(self.predictor, "weights_path", "-")),
             "hand_model": self._hand_model_name,
+            "tiles": str(getattr(self.predictor, "tiles", "off")),
             "smoothing": "off" if self.predictor.smoother is None else
                          "min_cutoff {:g} Hz, beta {:g} Hz per m/s".format(*self._smoothing[1:]),
             "intrinsics_source": self._intrinsics_source,

@@ -43,7 +43,8 @@ DEFAULT_SCALES = (1.0, 0.5, 0.25)
 DEFAULT_CANVAS = (1024, 768)
 
 
-def paste_sample(sample: Sample, canvas_size: tuple[int, int], scale: float, rng: np.random.Generator) -> Sample:
+def paste_sample(sample: Sample, canvas_size: tuple[int, int], scale: float, rng: np.random.Generator,
+                 background: np.ndarray | None = None) -> Sample:
     """``sample`` resized by ``scale`` and pasted at a random place into a grey canvas.
 
     Args:
@@ -51,6 +52,8 @@ def paste_sample(sample: Sample, canvas_size: tuple[int, int], scale: float, rng
         canvas_size: ``(width, height)`` of the canvas, pixels.
         scale: resize factor of the frame (> 0); the resized frame must fit the canvas.
         rng: draws the top-left corner uniformly where the frame fits.
+        background: ``HxWx3 uint8`` RGB of the canvas size to paste into instead of grey
+            (a real photo: the hand then sits in a real scene); not modified.
 
     Returns a :class:`Sample` holding the canvas (``image``), its ``K'`` and the moved
     labels (2D keypoints and boxes scaled and shifted; 3D keypoints unchanged). Raises
@@ -69,7 +72,12 @@ def paste_sample(sample: Sample, canvas_size: tuple[int, int], scale: float, rng
         raise ValueError(f"a {w}x{h} frame at scale {scale} ({nw}x{nh}) does not fit a {cw}x{ch} canvas")
     sx, sy = nw / w, nh / h
     ox, oy = int(rng.integers(0, cw - nw + 1)), int(rng.integers(0, ch - nh + 1))
-    canvas = np.full((ch, cw, 3), CANVAS_GREY, np.uint8)
+    if background is None:
+        canvas = np.full((ch, cw, 3), CANVAS_GREY, np.uint8)
+    elif background.shape != (ch, cw, 3) or background.dtype != np.uint8:
+        raise ValueError(f"background must be {ch}x{cw}x3 uint8, got {background.shape} {background.dtype}")
+    else:
+        canvas = background.copy()
     canvas[oy : oy + nh, ox : ox + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
     A = np.array([[sx, 0.0, ox], [0.0, sy, oy], [0.0, 0.0, 1.0]])
     hands = []

@@ -94,6 +94,8 @@ def predict(
     max_frames: int = typer.Option(0, min=0, help="Stop each video after this many frames (0 = all)."),
     smoothing: bool = typer.Option(False, help="Videos: One-Euro smoothing of the tracked hands "
                                    "(less jitter, a little lag; hand_mesh_core.smoothing)."),
+    tiles: str = typer.Option("off", help="Tiled inference for small hands in large frames: off, auto or a grid "
+                              "CxR such as 2x2 (hand_mesh_core.tiling)."),
     mesh_json: bool = typer.Option(True, help="Write vertices and faces into the JSON."),
     overlay: bool = typer.Option(True, help="Write the overlay PNGs."),
 ) -> None:
@@ -109,7 +111,8 @@ def predict(
 
     out.mkdir(parents=True, exist_ok=True)
     options = dict(device=device, max_hands=max_hands, score_threshold=score_threshold, hand_model=hand_model,
-                   mano_path=str(mano_path) if mano_path else None, **backend_options(backend, runtime, weights))
+                   mano_path=str(mano_path) if mano_path else None, tiles=tiles,
+                   **backend_options(backend, runtime, weights))
     predictors: dict[bool, object] = {}
     written = 0
     for path in paths:

@@ -117,6 +117,10 @@ class SingleStagePredictor(Predictor):
         """Side of the square network input in pixels."""
         return self.net.input_size
 
+    @property
+    def detector_input_side(self) -> int:  # the network detects on its letterboxed input
+        return self.net.input_size
+
     def _predict(self, image: np.ndarray, K: np.ndarray, timestamp: float) -> Prediction:
         return self._run([image], [K])[0]
 

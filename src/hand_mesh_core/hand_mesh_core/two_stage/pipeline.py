@@ -77,6 +77,8 @@ class TwoStagePredictor(Predictor):
 
     backend = "two_stage"
     tracks_in_predict = True
+    #: MediaPipe's palm detector sees the frame resized to 192x192 (palm_detection_full).
+    detector_input_side = 192
 
     def __init__(
         self,
