@@ -59,7 +59,7 @@ from hand_mesh_ros.image_conversion import ImageConversionError, msg_to_rgb, rgb
 from hand_mesh_ros.latest_slot import LatestSlot
 from hand_mesh_ros.markers import prediction_markers
 from hand_mesh_ros.mesh_messages import prediction_to_msg
-from hand_mesh_ros.node_main import run_node
+from hand_mesh_ros.node_main import STOP_POLL_S, run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 
 try:  # Iron and later
@@ -83,6 +83,9 @@ RECENT_CAMERA_INFOS = 30
 #: The first frame waits this long (s) for a camera_info (it travels on its own topic and
 #: may arrive just after the image) before the default intrinsics are used.
 FIRST_INFO_WAIT_S = 0.5
+
+#: Seconds ``destroy_node`` waits for the worker to finish its frame.
+WORKER_JOIN_S = 30.0
 
 #: Seconds between two log lines about malformed images / inference errors.
 LOG_THROTTLE_S = 5.0
@@ -165,7 +168,19 @@ class HandMeshNode(Node):
     """
 
     def __init__(self, **node_kwargs) -> None:
+        # set before anything can fail: destroy_node() must work on a half-built node
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._destroyed = False
         super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._start()
+        except BaseException:
+            self.destroy_node()  # a refused start leaves nothing behind (no publisher, no thread)
+            raise
+
+    def _start(self) -> None:
         p = declare_parameters(self, PARAMETERS)
         t0 = time.monotonic()
         self.predictor = create_predictor(
@@ -188,7 +203,6 @@ class HandMeshNode(Node):
             f"{self.predictor.backend} predictor on {self.predictor.device} ready in {time.monotonic() - t0:.1f} s")
 
         self.stats = NodeStats()
-        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
         self._camera_info: CameraInfo | None = None  # latest
         self._info_arrived = threading.Event()
         self._recent_infos: collections.OrderedDict[tuple[int, int], CameraInfo] = collections.OrderedDict()
@@ -212,7 +226,6 @@ class HandMeshNode(Node):
                                                   qos_profile_sensor_data)
         self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
 
-        self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="hand_mesh_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -398,17 +411,30 @@ class HandMeshNode(Node):
         return self._slot.dropped
 
     def destroy_node(self) -> None:
-        """Stop the worker thread (finishing the current frame), then destroy the node."""
+        """Stop the worker thread (it finishes the current frame and publishes nothing after
+        this returns), then destroy the node. Safe on a node whose constructor failed, and
+        when called twice."""
+        if self._destroyed:
+            return
+        self._destroyed = True
         self._stop.set()
         self._slot.close()
-        self._worker.join(timeout=30.0)
+        if self._worker is not None:
+            self._worker.join(timeout=WORKER_JOIN_S)
+            if self._worker.is_alive():
+                self.get_logger().error(f"worker thread still busy after {WORKER_JOIN_S:g} s at shutdown")
         super().destroy_node()
 
 
-def _spin(node: HandMeshNode) -> None:
+def _spin(node: HandMeshNode, stop: threading.Event) -> None:
     executor = SingleThreadedExecutor()  # see docs/DEVELOPING.md: MultiThreadedExecutor is ~10x slower
     executor.add_node(node)
-    executor.spin()
+    try:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=STOP_POLL_S)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """The node executables' main(): a refused start exits with status 2 and says why on stderr
 (real rclpy, the default context, no traceback)."""
 
+import pytest
 import rclpy
 
 from hand_mesh_ros import hand_mesh_node, image_source
@@ -21,3 +22,19 @@ def test_image_source_with_a_missing_input_exits_2_with_the_reason(capsys, tmp_p
     err = capsys.readouterr().err
     assert err.startswith("image_source: ") and "missing.mp4" in err
     assert not rclpy.ok()
+
+
+def test_a_refused_start_leaves_the_node_destroyable(ros_context):
+    # the node refuses its backend after rcl created it; the half-built object must be
+    # destroyable: shutting the context down destroys every node it still tracks, and an
+    # explicit destroy_node() must not raise either (it raised AttributeError '_stop')
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.parameter import Parameter
+
+    with pytest.raises(InvalidParameterValueException) as refused:
+        hand_mesh_node.HandMeshNode(context=ros_context,
+                                    parameter_overrides=[Parameter("backend", value="no_such_backend")])
+    node = next(e.frame.f_locals["self"] for e in refused.traceback
+                if isinstance(e.frame.f_locals.get("self"), hand_mesh_node.HandMeshNode))
+    node.destroy_node()
+    rclpy.shutdown(context=ros_context)
