@@ -87,8 +87,17 @@ def create_predictor(backend: str = "two_stage", **options: Any) -> Predictor:
     ``options`` go to the backend's constructor. Common ones (see :class:`Predictor`):
     ``device="auto"|"cpu"|"cuda"``, ``max_hands``, ``score_threshold``,
     ``hand_model="open"|"mano"``, ``mano_path``, ``video`` (stream mode),
-    ``max_image_side``. Raises ``ValueError`` for an unknown backend or a bad option value
-    and ``TypeError`` for an option the backend does not take.
+    ``max_image_side``.
+
+    Raises:
+        ValueError: an unknown backend or a bad option value.
+        hand_mesh_core.model_files.ModelFileError: (a ``ValueError``) a model file the
+            backend reads is corrupt or truncated: weights, ONNX model, MANO pickle, open
+            hand model, MediaPipe ``.tflite``. The message is one line naming the file and
+            what is wrong. Derived cache files (exported ONNX, TensorRT engines) are rebuilt
+            instead.
+        FileNotFoundError: a model file is missing (the message says where it was looked for).
+        TypeError: an option the backend does not take.
     """
     return _backend_class(backend)(**options)
 

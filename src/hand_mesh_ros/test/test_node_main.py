@@ -38,3 +38,18 @@ def test_a_refused_start_leaves_the_node_destroyable(ros_context):
                 if isinstance(e.frame.f_locals.get("self"), hand_mesh_node.HandMeshNode))
     node.destroy_node()
     rclpy.shutdown(context=ros_context)
+
+
+@pytest.mark.parametrize("kind", ["weights", "mano"])
+def test_hand_mesh_node_with_a_corrupt_model_file_exits_2_in_one_line(kind, capsys, tmp_path):
+    bad = tmp_path / ("bad.safetensors" if kind == "weights" else "MANO_RIGHT.pkl")
+    bad.write_bytes(b"\x80\x04\x8e" + b"\xff" * 8 if kind == "mano" else b"\x00" * 7)  # truncated / BINBYTES8 2**64
+    params = (["-p", "backend:=single_stage", "-p", f"weights:={bad}", "-p", "device:=cpu"] if kind == "weights"
+              else ["-p", "hand_model:=mano", "-p", f"mano_path:={bad}"])
+    status = hand_mesh_node.main(["hand_mesh_node", "--ros-args", *params])
+    assert status == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if str(bad) in line]
+    assert len(lines) == 1 and lines[0].startswith("hand_mesh_node: ") and "not a usable" in lines[0], err
+    assert "Traceback" not in err
+    assert not rclpy.ok()
