@@ -41,6 +41,15 @@ Parameters: :data:`PARAMETERS` (also in ``config/hand_mesh.yaml``).
 
 from __future__ import annotations
 
+import os
+
+# GNU OpenMP (torch's CPU threads) spin-waits by default, and a node shares its cores with
+# its DDS threads, its executor and the robot's other processes: under a 100 Hz flood of
+# 640x480 images on 2 cores the single_stage node published 9.6 Hz with the default policy
+# and 15.5 Hz with PASSIVE (bench_flood, docs/results/bench_flood.md). Read when torch
+# loads, so set before the imports below; a value already in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import collections
 import gc
 import sys

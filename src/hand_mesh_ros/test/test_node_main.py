@@ -53,3 +53,21 @@ def test_hand_mesh_node_with_a_corrupt_model_file_exits_2_in_one_line(kind, caps
     assert len(lines) == 1 and lines[0].startswith("hand_mesh_node: ") and "not a usable" in lines[0], err
     assert "Traceback" not in err
     assert not rclpy.ok()
+
+
+@pytest.mark.parametrize("given", [None, "ACTIVE"])
+def test_hand_mesh_node_runs_openmp_passive_unless_told_otherwise(given):
+    # spin-waiting OpenMP threads halved the node's rate under a flood (bench_flood): the
+    # node's process defaults to PASSIVE before torch loads; an explicit value wins
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import os, sys; import hand_mesh_ros.hand_mesh_node; "
+            "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [given or "PASSIVE", "True"]  # set, and torch loaded after it
