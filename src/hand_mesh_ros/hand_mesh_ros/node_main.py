@@ -50,13 +50,24 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _install_stop_handlers(stop: threading.Event) -> dict:
-    """Make :data:`STOP_SIGNALS` set ``stop``; returns the previous handlers (main thread only)."""
+def _install_stop_handlers(stop: threading.Event, starting: threading.Event) -> dict:
+    """Make :data:`STOP_SIGNALS` set ``stop``; returns the previous handlers (main thread only).
+
+    A second signal while ``starting`` is set (the node is still being built, e.g. loading
+    models) raises ``KeyboardInterrupt`` there, so a start can be abandoned; once the node
+    runs, repeated signals only set ``stop`` again (an exception raised inside the orderly
+    shutdown would skip the worker's join)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
+
+    def handler(*_) -> None:
+        if stop.is_set() and starting.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
     previous = {}
     for sig in STOP_SIGNALS:
-        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        previous[sig] = signal.signal(sig, handler)
     return previous
 
 
@@ -77,13 +88,15 @@ def run_node(name: str, make_node: Callable[[], Node], spin: Callable[[Node, thr
     ``"<name>: <reason>"``). The node is destroyed before rclpy is shut down, in every case.
     Other exceptions while running propagate (a real bug: traceback, status 1).
     """
-    stop = threading.Event()
+    stop, starting = threading.Event(), threading.Event()
     init_options = {} if SignalHandlerOptions is None else {"signal_handler_options": SignalHandlerOptions.NO}
     rclpy.init(args=args, **init_options)
-    previous = _install_stop_handlers(stop)
+    previous = _install_stop_handlers(stop, starting)
     node = None
     try:
+        starting.set()
         node = make_node()
+        starting.clear()
         spin(node, stop)
         return 0
     except (KeyboardInterrupt, ExternalShutdownException):
