@@ -47,6 +47,8 @@ setup(
             "demo = hand_mesh_ros.demo:main",
             "bench_latency = hand_mesh_ros.bench_latency:main",
             "bench_messages = hand_mesh_ros.bench_messages:main",
+            "bench_flood = hand_mesh_ros.bench_flood:main",
+            "bench_faults = hand_mesh_ros.bench_faults:main",
         ],
     },
 )

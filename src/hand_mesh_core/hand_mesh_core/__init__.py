@@ -7,6 +7,8 @@ The library has no ROS dependency. Public entry points (imported lazily, so that
 - :func:`create_predictor` — one entry point for every backend (``single_stage``,
   ``two_stage``) returning an object with ``predict(image, K=None)``.
 - :class:`HandResult` / :class:`Prediction` — the result types shared by all backends.
+- :class:`ModelFileError` — a model file that exists but cannot be used (a ``ValueError``
+  whose message is one line naming the file and what is wrong).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _LAZY = {
     "create_predictor": "hand_mesh_core.predictor",
     "HandResult": "hand_mesh_core.results",
     "Prediction": "hand_mesh_core.results",
+    "ModelFileError": "hand_mesh_core.model_files",
 }
 
 __all__ = ["__version__", *_LAZY]

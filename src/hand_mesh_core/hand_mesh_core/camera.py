@@ -56,6 +56,44 @@ def validate_intrinsics(K: np.ndarray | list | tuple) -> np.ndarray:
     return K
 
 
+#: Fields of view (degrees, horizontal and vertical) of plausible intrinsics, strictly between;
+#: the range ``intrinsics_from_fov`` accepts.
+PLAUSIBLE_FOV_DEG = (1.0, 179.0)
+
+
+def implausible_intrinsics(K: np.ndarray | list | tuple, width: int, height: int) -> str | None:
+    """Why ``K`` cannot be a real camera's intrinsics for a ``width`` x ``height`` image, or None.
+
+    ``K`` must pass :func:`validate_intrinsics` (finite, positive focal lengths, last row
+    ``[0, 0, 1]``), and then: the fields of view it implies, ``2 atan(W / 2 fx)`` and
+    ``2 atan(H / 2 fy)``, lie strictly within :data:`PLAUSIBLE_FOV_DEG` (fx = fy = 1e30 is a
+    0-degree camera; fx = 1e-6 a 180-degree one); ``fx / fy`` within [1/4, 4] (pixel aspect);
+    the skew ``|K[0, 1]|`` at most ``fx``; and the principal point within the image extended
+    by its own size on every side (``-W <= cx <= 2W``, ``-H <= cy <= 2H``: cropped streams
+    move it, not that far). Raises ``ValueError`` for a non-positive size.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    try:
+        K = validate_intrinsics(K)
+    except ValueError as exc:
+        return str(exc)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    low, high = PLAUSIBLE_FOV_DEG
+    hfov = math.degrees(2.0 * math.atan(width / (2.0 * fx)))
+    vfov = math.degrees(2.0 * math.atan(height / (2.0 * fy)))
+    if not (low < hfov < high and low < vfov < high):
+        return (f"fx={fx:g}, fy={fy:g} give a {hfov:.3g} x {vfov:.3g} degree field of view for {width}x{height} "
+                f"(plausible: between {low:g} and {high:g})")
+    if not 0.25 <= fx / fy <= 4.0:
+        return f"fx / fy = {fx / fy:.3g} (plausible: 1/4 to 4)"
+    if abs(K[0, 1]) > fx:
+        return f"skew {K[0, 1]:g} larger than fx={fx:g}"
+    if not (-width <= cx <= 2 * width and -height <= cy <= 2 * height):
+        return f"principal point ({cx:g}, {cy:g}) far outside the {width}x{height} image"
+    return None
+
+
 def project(points: torch.Tensor, K: torch.Tensor, min_depth: float = 1e-4) -> torch.Tensor:
     """Project camera-frame points to pixels with a pinhole model (differentiable).
 

@@ -89,8 +89,16 @@ def create_predictor(backend: str = "two_stage", *, tiles: str = "off", **option
     ``hand_model="open"|"mano"``, ``mano_path``, ``video`` (stream mode),
     ``max_image_side``. ``tiles``: ``"off"`` (default), ``"auto"`` or a grid ``"CxR"``:
     tiled inference for small hands in large frames (:mod:`hand_mesh_core.tiling`).
-    Raises ``ValueError`` for an unknown backend or a bad option value and ``TypeError``
-    for an option the backend does not take.
+
+    Raises:
+        ValueError: an unknown backend or a bad option value.
+        hand_mesh_core.model_files.ModelFileError: (a ``ValueError``) a model file the
+            backend reads is corrupt or truncated: weights, ONNX model, MANO pickle, open
+            hand model, MediaPipe ``.tflite``. The message is one line naming the file and
+            what is wrong. Derived cache files (exported ONNX, TensorRT engines) are rebuilt
+            instead.
+        FileNotFoundError: a model file is missing (the message says where it was looked for).
+        TypeError: an option the backend does not take.
     """
     cls = _backend_class(backend)
     from hand_mesh_core.tiling import create_tiled_predictor, parse_tiles

@@ -97,3 +97,20 @@ def test_tensorrt_engine_agrees_with_pytorch_and_is_cached(tmp_path):
     assert predictor.engine.runtime == "tensorrt"
     image = (torch.rand(240, 320, 3, generator=torch.Generator().manual_seed(2)) * 255).byte().numpy()
     assert len(predictor.predict(image)) >= 1
+
+
+@pytest.mark.skipif(TRT_UNAVAILABLE is not None, reason=f"TensorRT runtime unavailable: {TRT_UNAVAILABLE}")
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_cached_engine_is_rebuilt(damage, tmp_path):
+    torch.manual_seed(0)
+    net = SingleStageNet("single_stage_palm").eval()
+    weights = tmp_path / "w.safetensors"
+    net.save(weights)
+    onnx_path = export_weights(weights, cache_dir=tmp_path / "onnx")
+    engine = TensorRTEngine(onnx_path, device="cuda", cache_dir=tmp_path / "trt", max_batch=1)
+    plan = engine.engine_path.read_bytes()
+    engine.engine_path.write_bytes(plan[: len(plan) // 2] if damage == "truncated" else b"\x00" * 4096)
+    again = TensorRTEngine(onnx_path, device="cuda", cache_dir=tmp_path / "trt", max_batch=1)
+    assert again.built and again.engine_path == engine.engine_path and again.engine_path.stat().st_size > 4096
+    outputs = again(torch.rand(1, 3, net.input_size, net.input_size).cuda())
+    assert torch.isfinite(outputs["centre"]).all()

@@ -2,7 +2,8 @@
 
 ``K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` in pixels, row-major in ``CameraInfo.k``
 (sensor_msgs/CameraInfo documentation). Checked with
-:func:`hand_mesh_core.camera.validate_intrinsics`.
+:func:`hand_mesh_core.camera.validate_intrinsics` and, against the image size,
+:func:`hand_mesh_core.camera.implausible_intrinsics` (the one plausibility policy).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
-from hand_mesh_core.camera import validate_intrinsics
+from hand_mesh_core.camera import implausible_intrinsics, validate_intrinsics
 
 
 def camera_info_msg(K: np.ndarray, width: int, height: int) -> CameraInfo:
@@ -43,13 +44,38 @@ def intrinsics_from_camera_info(info: CameraInfo, width: int, height: int) -> np
     measured from the image corner scale exactly so). Distortion is ignored: the
     reconstruction assumes the image is rectified or nearly so.
 
-    Raises ``ValueError`` for an uncalibrated CameraInfo (all-zero ``k``) or an invalid K.
+    Raises ``ValueError`` for an uncalibrated CameraInfo (all-zero ``k``), an invalid K, or
+    one that is not plausible for the image (:func:`camera_info_problem`).
     """
-    k = np.asarray(info.k, dtype=np.float64)
-    if k.shape != (9,) or not np.any(k):
-        raise ValueError("camera_info has no intrinsics (k is all zeros: uncalibrated camera)")
-    K = validate_intrinsics(k)
+    problem = camera_info_problem(info, width, height)
+    if problem:
+        raise ValueError(problem)
+    K = validate_intrinsics(np.asarray(info.k, dtype=np.float64))
     if info.width > 0 and info.height > 0 and (info.width, info.height) != (width, height):
         sx, sy = width / float(info.width), height / float(info.height)
         K = np.diag([sx, sy, 1.0]) @ K
     return K
+
+
+def camera_info_problem(info: CameraInfo, width: int = 0, height: int = 0) -> str | None:
+    """Why ``info`` gives no usable ``K``, or None when it does.
+
+    The size checked against is the CameraInfo's own ``width`` x ``height`` when set, else
+    the image's ``width`` x ``height`` when given (> 0); with neither, only
+    :func:`~hand_mesh_core.camera.validate_intrinsics` applies. Problems: ``k`` not 9
+    numbers or all zeros (an uncalibrated camera), invalid K, implausible K
+    (:func:`~hand_mesh_core.camera.implausible_intrinsics`).
+    """
+    k = np.asarray(info.k, dtype=np.float64)
+    if k.shape != (9,) or not np.any(k):
+        return "camera_info has no intrinsics (k is all zeros: uncalibrated camera)"
+    try:
+        validate_intrinsics(k)
+    except ValueError as exc:
+        return f"camera_info K invalid: {exc}"
+    w, h = (int(info.width), int(info.height)) if info.width > 0 and info.height > 0 else (int(width), int(height))
+    if w > 0 and h > 0:
+        problem = implausible_intrinsics(k, w, h)
+        if problem:
+            return f"camera_info K implausible: {problem}"
+    return None

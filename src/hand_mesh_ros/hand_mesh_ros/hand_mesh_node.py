@@ -15,9 +15,14 @@ Topics:
     when ``publish_debug_image``) and ``/diagnostics`` (``diagnostic_msgs/DiagnosticArray``).
     Markers and the debug image are built only while someone subscribes to them.
 
-Threading: the subscription callback only checks the message header and puts it in a
-:class:`~hand_mesh_ros.latest_slot.LatestSlot`; a worker thread of the node decodes, runs
-the predictor and publishes. When the worker is busy, a waiting frame is replaced by the
+Threading: the subscription callback only checks what is known at arrival (header fields,
+encoding / format, declared size against ``max_input_pixels``, which for JPEG/PNG is read from
+the header without decoding, empty data: refused messages are counted as malformed) and puts
+the message in a :class:`~hand_mesh_ros.latest_slot.LatestSlot`; a worker thread of the node
+decodes (failures counted as undecodable), runs the predictor and publishes. Messages the
+subscription's history replaced before the callback are counted from gaps in the publishers'
+sequence numbers (:mod:`hand_mesh_ros.sequence_gaps`). At shutdown the worker stops and
+joins before the node is destroyed (:meth:`HandMeshNode.destroy_node`, :mod:`.node_main`). When the worker is busy, a waiting frame is replaced by the
 newer one and counted as dropped, so memory stays bounded and results stay fresh. Spin
 the node with a ``SingleThreadedExecutor`` (rclpy's multi-threaded executor is about 10x
 slower per callback with the PyPI wheels, see docs/DEVELOPING.md).
@@ -25,13 +30,25 @@ slower per callback with the PyPI wheels, see docs/DEVELOPING.md).
 Intrinsics: the ``camera_info`` stamped like the image (one of the last
 :data:`RECENT_CAMERA_INFOS`), else the latest one (scaled when calibrated at another resolution);
 without one (the first frame waits up to :data:`FIRST_INFO_WAIT_S` for it), ``K`` from
-``default_hfov_deg`` (a warning is logged once). Each
+``default_hfov_deg`` (a warning is logged once). A camera_info whose K is invalid or
+implausible for the image size (:func:`hand_mesh_core.camera.implausible_intrinsics`) is
+counted in ``camera_infos_rejected``, logged once and ignored: the last good K is used, else
+the default one. Each
 ``HandMeshArray`` says which in ``intrinsics_source``.
 
 Parameters: :data:`PARAMETERS` (also in ``config/hand_mesh.yaml``).
 """
 
 from __future__ import annotations
+
+import os
+
+# GNU OpenMP (torch's CPU threads) spin-waits by default, and a node shares its cores with
+# its DDS threads, its executor and the robot's other processes: under a 100 Hz flood of
+# 640x480 images on 2 cores the single_stage node published 9.6 Hz with the default policy
+# and 15.5 Hz with PASSIVE (bench_flood, docs/results/bench_flood.md). Read when torch
+# loads, so set before the imports below; a value already in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import collections
 import gc
@@ -53,19 +70,27 @@ from visualization_msgs.msg import MarkerArray
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.predictor import create_predictor
 from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-from hand_mesh_ros.camera_info import intrinsics_from_camera_info
+from hand_mesh_ros.camera_info import camera_info_problem, intrinsics_from_camera_info
 from hand_mesh_ros.diagnostics import NodeStats, diagnostic_array
-from hand_mesh_ros.image_conversion import ImageConversionError, msg_to_rgb, rgb_to_image_msg, validate_image_msg
+from hand_mesh_ros.image_conversion import (
+    MAX_PIXELS, ImageConversionError, msg_to_rgb, pixel_limit, rgb_to_image_msg, validate_msg)
 from hand_mesh_ros.latest_slot import LatestSlot
 from hand_mesh_ros.markers import prediction_markers
 from hand_mesh_ros.mesh_messages import prediction_to_msg
-from hand_mesh_ros.node_main import run_node
+from hand_mesh_ros.node_main import STOP_POLL_S, run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
+from hand_mesh_ros.sequence_gaps import SequenceGaps, publisher_key
 
 try:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
+
+try:  # rclpy with MessageInfo (publication sequence numbers) in subscription callbacks
+    from rclpy.subscription import MessageInfo  # noqa: F401
+    _MESSAGE_INFO = True
+except ImportError:  # Humble
+    _MESSAGE_INFO = False
 
 NODE_NAME = "hand_mesh_node"
 
@@ -83,6 +108,9 @@ RECENT_CAMERA_INFOS = 30
 #: The first frame waits this long (s) for a camera_info (it travels on its own topic and
 #: may arrive just after the image) before the default intrinsics are used.
 FIRST_INFO_WAIT_S = 0.5
+
+#: Seconds ``destroy_node`` waits for the worker to finish its frame.
+WORKER_JOIN_S = 30.0
 
 #: Seconds between two log lines about malformed images / inference errors.
 LOG_THROTTLE_S = 5.0
@@ -119,6 +147,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("tiles", "off", "tiled inference for small hands in large frames: off, auto (tiles only when "
                   "the frame is large compared with the backend's detector input) or a grid CxR such as 2x2",
                   read_only=True, choices=("off", "auto"), pattern=r"[1-8]x[1-8]"),
+    ParameterSpec("max_input_pixels", 0, "images declaring more pixels (raw width x height, or a JPEG/PNG "
+                  "header) are refused before decoding (decompression bombs); 0 = (2 x max_image_side)^2",
+                  read_only=True, value_range=(0, MAX_PIXELS)),
     ParameterSpec("video", True, "stream mode: consecutive images are one video (track ids, warm starts, smoothing)",
                   read_only=True),
     ParameterSpec("smoothing", False, "One-Euro filtering of the tracked hands over time (needs video)"),
@@ -168,7 +199,19 @@ class HandMeshNode(Node):
     """
 
     def __init__(self, **node_kwargs) -> None:
+        # set before anything can fail: destroy_node() must work on a half-built node
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._destroyed = False
         super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._start()
+        except BaseException:
+            self.destroy_node()  # a refused start leaves nothing behind (no publisher, no thread)
+            raise
+
+    def _start(self) -> None:
         p = declare_parameters(self, PARAMETERS)
         t0 = time.monotonic()
         self.predictor = create_predictor(
@@ -191,7 +234,11 @@ class HandMeshNode(Node):
             f"{self.predictor.backend} predictor on {self.predictor.device} ready in {time.monotonic() - t0:.1f} s")
 
         self.stats = NodeStats()
-        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._max_pixels = p["max_input_pixels"] or pixel_limit(p["max_image_side"])
+        self._gaps = SequenceGaps()
+        self._last_size: tuple[int, int] = (0, 0)  # (width, height) of the last image that arrived
+        self._last_good_K: tuple[tuple[int, int], np.ndarray] | None = None  # ((width, height), K) last used
+        self._last_good_info: CameraInfo | None = None  # the camera_info of _last_good_K
         self._camera_info: CameraInfo | None = None  # latest
         self._info_arrived = threading.Event()
         self._recent_infos: collections.OrderedDict[tuple[int, int], CameraInfo] = collections.OrderedDict()
@@ -215,7 +262,6 @@ class HandMeshNode(Node):
                                                   qos_profile_sensor_data)
         self._diag_timer = self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
 
-        self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="hand_mesh_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -227,7 +273,8 @@ class HandMeshNode(Node):
     def _subscribe_image(self, reliable: bool):
         self._image_reliable = reliable
         return self.create_subscription(
-            self._image_type, "image", self._on_image, RELIABLE_IMAGE_QOS if reliable else qos_profile_sensor_data,
+            self._image_type, "image", self._on_image_with_info if _MESSAGE_INFO else self._on_image,
+            RELIABLE_IMAGE_QOS if reliable else qos_profile_sensor_data,
             event_callbacks=SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos))
 
     def _on_incompatible_qos(self, event) -> None:
@@ -251,20 +298,31 @@ class HandMeshNode(Node):
             self.get_logger().info(f"best-effort publisher on {self._image_sub.topic_name}: image subscription "
                                    "switched to best effort (sensor data QoS)")
 
+    def _on_image_with_info(self, msg: Image | CompressedImage, info: dict) -> None:
+        lost = self._gaps.update(publisher_key(info), info.get("publication_sequence_number"))
+        if lost is not None:
+            self.stats.on_lost(lost)
+        self._on_image(msg)
+
     def _on_image(self, msg: Image | CompressedImage) -> None:
+        """Everything known at arrival is checked here (header fields, declared size, format,
+        empty data; a JPEG/PNG header is read, nothing decoded): a refused message is counted
+        as malformed and never enters the slot, where it would push a real frame out."""
         self.stats.on_received()
-        if isinstance(msg, Image):
-            try:
-                validate_image_msg(msg)
-            except ImageConversionError as exc:
-                self._malformed(exc)
-                return
-        elif len(msg.data) == 0:
-            self._malformed(ImageConversionError("empty compressed image"))
+        try:
+            height, width = validate_msg(msg, self._max_pixels)
+        except ImageConversionError as exc:
+            self._malformed(exc)
             return
+        self._last_size = (width, height)
         self._slot.put((msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        problem = camera_info_problem(msg, *self._last_size)
+        self.stats.on_camera_info(rejected=problem is not None)
+        if problem is not None:
+            self._warn_bad_info(problem)
+            return
         if self._camera_info is None and self._warned_default_k:
             self.get_logger().info("camera_info arrived: using its intrinsics from now on")
         self._recent_infos[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
@@ -302,6 +360,12 @@ class HandMeshNode(Node):
         self.get_logger().warning(
             f"malformed image ignored ({self.stats.malformed} so far): {exc}", throttle_duration_sec=LOG_THROTTLE_S)
 
+    def _warn_bad_info(self, problem: str) -> None:
+        if not self._warned_bad_info:  # once: a miscalibrated camera sends the same K at its frame rate
+            self._warned_bad_info = True
+            self.get_logger().warning(f"{problem}; ignored (counted in camera_infos_rejected): using the last "
+                                      "good K, else default_hfov_deg")
+
     def _intrinsics(self, header: Header, width: int, height: int) -> tuple[np.ndarray, str]:
         if self._intrinsics_source == "none yet" and self.get_parameter("use_camera_info").value:
             self._info_arrived.wait(FIRST_INFO_WAIT_S)
@@ -309,11 +373,19 @@ class HandMeshNode(Node):
         info = self._recent_infos.get((header.stamp.sec, header.stamp.nanosec), self._camera_info)
         if info is not None and self.get_parameter("use_camera_info").value:
             try:
-                return intrinsics_from_camera_info(info, width, height), "camera_info"
-            except ValueError as exc:
-                if not self._warned_bad_info:
-                    self._warned_bad_info = True
-                    self.get_logger().warning(f"camera_info unusable ({exc}); using default_hfov_deg")
+                K = intrinsics_from_camera_info(info, width, height)
+                self._last_good_K = ((width, height), K)
+                self._last_good_info = info
+                return K, "camera_info"
+            except ValueError as exc:  # implausible for this image's size (unknown when it arrived)
+                # counted once: forgotten, so later frames fall back to the last good one at once
+                self.stats.on_camera_info_rejected()
+                self._warn_bad_info(str(exc))
+                self._recent_infos.pop((info.header.stamp.sec, info.header.stamp.nanosec), None)
+                if self._camera_info is info:
+                    self._camera_info = self._last_good_info
+                if self._last_good_K is not None and self._last_good_K[0] == (width, height):
+                    return self._last_good_K[1], "camera_info"
         hfov = self.get_parameter("default_hfov_deg").value
         K = intrinsics_from_fov(width, height, hfov)
         if not self._warned_default_k and self.get_parameter("use_camera_info").value:
@@ -365,9 +437,11 @@ class HandMeshNode(Node):
 
     def _process(self, msg: Image | CompressedImage, t_received: float) -> None:
         try:
-            rgb = msg_to_rgb(msg)
+            rgb = msg_to_rgb(msg, self._max_pixels)
         except ImageConversionError as exc:
-            self._malformed(exc)
+            self.stats.on_undecodable()
+            self.get_logger().warning(f"undecodable image ignored ({self.stats.undecodable} so far): {exc}",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
             return
         height, width = rgb.shape[:2]
         self._image_size = f"{width}x{height}"
@@ -402,17 +476,30 @@ class HandMeshNode(Node):
         return self._slot.dropped
 
     def destroy_node(self) -> None:
-        """Stop the worker thread (finishing the current frame), then destroy the node."""
+        """Stop the worker thread (it finishes the current frame and publishes nothing after
+        this returns), then destroy the node. Safe on a node whose constructor failed, and
+        when called twice."""
+        if self._destroyed:
+            return
+        self._destroyed = True
         self._stop.set()
         self._slot.close()
-        self._worker.join(timeout=30.0)
+        if self._worker is not None:
+            self._worker.join(timeout=WORKER_JOIN_S)
+            if self._worker.is_alive():
+                self.get_logger().error(f"worker thread still busy after {WORKER_JOIN_S:g} s at shutdown")
         super().destroy_node()
 
 
-def _spin(node: HandMeshNode) -> None:
+def _spin(node: HandMeshNode, stop: threading.Event) -> None:
     executor = SingleThreadedExecutor()  # see docs/DEVELOPING.md: MultiThreadedExecutor is ~10x slower
     executor.add_node(node)
-    executor.spin()
+    try:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=STOP_POLL_S)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -9,14 +9,23 @@ produce: ``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``, ``mono16``, ``16UC
 Every decode returns an ``HxWx3 uint8`` RGB array, the input of
 ``hand_mesh_core`` predictors. Malformed messages raise :class:`ImageConversionError`
 with the reason (the node logs and counts them; it never crashes on one).
+
+Decompression bombs: a few hundred bytes of JPEG or PNG can declare 20000x20000 pixels
+(1.2 GB once decoded). The declared size is read from the header first (Pillow's
+``Image.open``, which parses the header only and decodes nothing) and a message over the
+pixel limit (:func:`pixel_limit`, or the caller's) is refused before any decoding; raw
+images are held to the same limit by their ``width`` x ``height`` fields.
 """
 
 from __future__ import annotations
 
 import array
+import io
+import warnings
 
 import cv2
 import numpy as np
+import PIL.Image
 from sensor_msgs.msg import CompressedImage, Image
 
 try:  # a sourced ROS distribution provides the real cv_bridge
@@ -50,6 +59,16 @@ SUPPORTED_ENCODINGS: dict[str, tuple[int, int]] = {
 #: Largest image accepted, in pixels (a 8K frame is 33 Mpx); larger messages are refused.
 MAX_PIXELS = 50_000_000
 
+#: Compressed formats decoded (Pillow's names), as ``sensor_msgs/CompressedImage`` carries them.
+COMPRESSED_FORMATS = ("JPEG", "PNG")
+
+
+def pixel_limit(max_image_side: int) -> int:
+    """Default largest input (pixels) for a node working at ``max_image_side``: a square of
+    twice that side (1920 -> 3840x3840 = 14.7 Mpx: a 12 Mpx photo passes, a 20000x20000
+    bomb does not), capped at :data:`MAX_PIXELS`. The node's ``max_input_pixels`` overrides it."""
+    return min(MAX_PIXELS, (2 * int(max_image_side)) ** 2)
+
 
 class ImageConversionError(ValueError):
     """A message that cannot be turned into an RGB image (the text says why)."""
@@ -60,11 +79,11 @@ def has_cv_bridge() -> bool:
     return _BRIDGE is not None
 
 
-def validate_image_msg(msg: Image) -> tuple[int, int]:
+def validate_image_msg(msg: Image, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     """Check a ``sensor_msgs/Image`` without decoding it (cheap: header fields only).
 
     Returns ``(height, width)``. Raises :class:`ImageConversionError` for an unknown
-    encoding, zero size, more than :data:`MAX_PIXELS` pixels, an odd width for a YUV 4:2:2
+    encoding, zero size, more than ``max_pixels`` pixels, an odd width for a YUV 4:2:2
     encoding (two pixels share one chroma pair), ``step`` smaller than ``width x bytes per
     pixel``, or ``data`` shorter than ``step x height``.
     """
@@ -76,8 +95,8 @@ def validate_image_msg(msg: Image) -> tuple[int, int]:
     h, w = int(msg.height), int(msg.width)
     if h == 0 or w == 0:
         raise ImageConversionError(f"empty image ({w}x{h})")
-    if h * w > MAX_PIXELS:
-        raise ImageConversionError(f"image too large ({w}x{h} > {MAX_PIXELS} pixels)")
+    if h * w > max_pixels:
+        raise ImageConversionError(f"image too large ({w}x{h} > {max_pixels} pixels)")
     channels, depth = SUPPORTED_ENCODINGS[enc]
     if channels == 2 and w % 2:
         raise ImageConversionError(f"{enc} needs an even width (4:2:2 pixel pairs), got {w}")
@@ -93,15 +112,15 @@ def validate_image_msg(msg: Image) -> tuple[int, int]:
     return h, w
 
 
-def image_msg_to_rgb(msg: Image) -> np.ndarray:
+def image_msg_to_rgb(msg: Image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a ``sensor_msgs/Image`` into a contiguous ``HxWx3 uint8`` RGB array.
 
     16-bit images are scaled to 8 bits by their maximum (a depth or IR image still gives a
     visible picture). Raises :class:`ImageConversionError` for unknown encodings, a
     ``step`` inconsistent with the width, truncated data, zero size or over
-    :data:`MAX_PIXELS` pixels.
+    ``max_pixels`` pixels.
     """
-    h, w = validate_image_msg(msg)
+    h, w = validate_image_msg(msg, max_pixels)
     enc = msg.encoding
     channels, depth = SUPPORTED_ENCODINGS[enc]
     buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * h).reshape(h, msg.step)
@@ -128,31 +147,78 @@ def image_msg_to_rgb(msg: Image) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_YUV2RGB_YUYV)  # yuv422_yuy2 / yuyv
 
 
-def compressed_msg_to_rgb(msg: CompressedImage) -> np.ndarray:
+def validate_compressed_msg(msg: CompressedImage, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """Check a ``sensor_msgs/CompressedImage`` without decoding it: header only (cheap).
+
+    Returns the declared ``(height, width)``. Raises :class:`ImageConversionError` for empty
+    data, a ``format`` field naming neither JPEG nor PNG (``compressedDepth`` included), a
+    payload whose header is not a readable JPEG / PNG one, a zero size, or more than
+    ``max_pixels`` declared pixels (a decompression bomb).
+    """
+    data = msg.data
+    if len(data) == 0:
+        raise ImageConversionError("empty compressed image")
+    fmt = str(msg.format).lower()
+    if fmt and ("compresseddepth" in fmt or not any(name in fmt for name in ("jpeg", "jpg", "png"))):
+        raise ImageConversionError(f"unsupported compressed format {msg.format!r}; supported: jpeg, png")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(io.BytesIO(bytes(data)), formats=COMPRESSED_FORMATS) as im:  # header only
+                w, h = im.size
+    except PIL.Image.DecompressionBombError as exc:
+        raise ImageConversionError(f"compressed image declares too many pixels: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow raises several types on garbage
+        raise ImageConversionError(f"compressed image ({msg.format!r}, {len(data)} bytes) has no readable "
+                                   f"JPEG/PNG header: {type(exc).__name__}") from exc
+    if w == 0 or h == 0:
+        raise ImageConversionError(f"compressed image declares an empty size ({w}x{h})")
+    if w * h > max_pixels:
+        raise ImageConversionError(f"compressed image declares {w}x{h} pixels > {max_pixels} "
+                                   f"({len(data)} bytes): refused before decoding")
+    return h, w
+
+
+def compressed_msg_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode a ``sensor_msgs/CompressedImage`` (JPEG/PNG) into ``HxWx3 uint8`` RGB.
 
-    Raises :class:`ImageConversionError` when the payload does not decode.
+    The header is checked first (:func:`validate_compressed_msg`, ``max_pixels``). Raises
+    :class:`ImageConversionError` when it is refused or the payload does not decode.
     """
+    h, w = validate_compressed_msg(msg, max_pixels)
     data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    if data.size == 0:
-        raise ImageConversionError("empty compressed image")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageConversionError(f"compressed image ({msg.format!r}) does not decode: {exc}") from exc
     if bgr is None:
         raise ImageConversionError(f"compressed image ({msg.format!r}) does not decode")
+    if bgr.shape[:2] != (h, w):
+        raise ImageConversionError(f"compressed image decoded to {bgr.shape[1]}x{bgr.shape[0]}, "
+                                   f"its header declares {w}x{h}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def msg_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
-    """Decode either image message type; uses cv_bridge for raw images when present."""
+def validate_msg(msg: Image | CompressedImage, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """:func:`validate_image_msg` or :func:`validate_compressed_msg` by type: ``(height, width)``."""
     if isinstance(msg, CompressedImage):
-        return compressed_msg_to_rgb(msg)
+        return validate_compressed_msg(msg, max_pixels)
+    return validate_image_msg(msg, max_pixels)
+
+
+def msg_to_rgb(msg: Image | CompressedImage, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode either image message type; uses cv_bridge for raw images when present.
+
+    Messages over ``max_pixels`` (declared) are refused before decoding."""
+    if isinstance(msg, CompressedImage):
+        return compressed_msg_to_rgb(msg, max_pixels)
     if _BRIDGE is not None and msg.encoding in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
-        validate_image_msg(msg)
+        validate_image_msg(msg, max_pixels)
         try:
             return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
         except Exception as exc:  # noqa: BLE001 - cv_bridge raises its own error types
             raise ImageConversionError(f"cv_bridge: {exc}") from exc
-    return image_msg_to_rgb(msg)
+    return image_msg_to_rgb(msg, max_pixels)
 
 
 def rgb_to_image_msg(rgb: np.ndarray, encoding: str = "rgb8") -> Image:

@@ -23,6 +23,7 @@ Parameters:
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import numpy as np
@@ -35,7 +36,7 @@ from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.media import FrameSource
 from hand_mesh_ros.camera_info import camera_info_msg
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
-from hand_mesh_ros.node_main import run_node
+from hand_mesh_ros.node_main import STOP_POLL_S, run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 
 #: Reliable, keep-last 5: compatible with both reliable and best-effort (sensor-data)
@@ -131,9 +132,9 @@ class ImageSource(Node):
         self.published += 1
 
 
-def _spin(node: ImageSource) -> None:
-    while rclpy.ok() and not node.finished:
-        rclpy.spin_once(node, timeout_sec=0.1)
+def _spin(node: ImageSource, stop: threading.Event) -> None:
+    while rclpy.ok() and not node.finished and not stop.is_set():
+        rclpy.spin_once(node, timeout_sec=STOP_POLL_S)
     time.sleep(0.2)  # let the last messages leave
 
 

@@ -39,3 +39,17 @@ def test_counters_latency_and_levels():
     _, arr = _array(stats, snap2)  # nothing new since the last report: OK again
     assert arr.status[0].level == DiagnosticStatus.OK
     assert diagnostic_values(arr, "other") is None
+
+
+def test_every_counter_has_a_meaning_and_is_documented_in_the_readme():
+    from pathlib import Path
+
+    from hand_mesh_ros.diagnostics import COUNTER_MEANINGS, NodeStats
+
+    values = diagnostic_values(diagnostic_array(NodeStats().snapshot(0, 0), name="n", hardware_id="cpu", info={},
+                                                header=Header()), "n")
+    counters = {k for k in values if k.startswith(("frames_", "camera_infos_")) or k == "inference_errors"}
+    assert counters == set(COUNTER_MEANINGS)
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    for key, meaning in COUNTER_MEANINGS.items():
+        assert f"| `{key}` | {meaning} |" in readme, key

@@ -18,9 +18,12 @@ from hand_mesh_ros.image_conversion import (
     compressed_msg_to_rgb,
     image_msg_to_rgb,
     msg_to_rgb,
+    pixel_limit,
     rgb_to_image_msg,
+    validate_compressed_msg,
     validate_image_msg,
 )
+from hand_mesh_ros.malformed_inputs import compressed, jpeg_bomb, png_bomb, png_without_pixels, raw_declaring
 
 H, W = 6, 8
 
@@ -160,3 +163,40 @@ def test_rgb_to_image_msg_round_trip(encoding):
         rgb_to_image_msg(rgb[..., 0])
     with pytest.raises(ValueError):
         rgb_to_image_msg(rgb, "mono8")
+
+
+@pytest.mark.parametrize("payload", [jpeg_bomb(20000, 20000), jpeg_bomb(65000, 65000), png_bomb(32768, 32768),
+                                     png_bomb(5000, 5000)],
+                         ids=["jpeg 20000^2", "jpeg 65000^2", "png 1 Gpx", "png 25 Mpx"])
+def test_decompression_bombs_are_refused_from_their_header_before_decoding(payload):
+    # the 600-byte JPEG declaring 20000x20000 took 7.5 s and 2.3 GB to decode
+    msg = compressed(payload)
+    limit = pixel_limit(1920)
+    with pytest.raises(ImageConversionError, match="declares"):
+        validate_compressed_msg(msg, limit)
+    with pytest.raises(ImageConversionError, match="declares"):
+        compressed_msg_to_rgb(msg, limit)
+
+
+def test_compressed_header_checks_pass_real_images_and_refuse_garbage():
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))
+    assert validate_compressed_msg(compressed(jpeg.tobytes())) == (48, 64)
+    assert validate_compressed_msg(compressed(png_without_pixels(), "png")) == (48, 64)  # header only
+    with pytest.raises(ImageConversionError, match="does not decode"):
+        compressed_msg_to_rgb(compressed(png_without_pixels(), "png"))
+    with pytest.raises(ImageConversionError, match="no readable JPEG/PNG header"):
+        validate_compressed_msg(compressed(b"\x00" * 600))
+    with pytest.raises(ImageConversionError, match="unsupported compressed format"):
+        validate_compressed_msg(compressed(jpeg.tobytes(), "16UC1; compressedDepth png"))
+    with pytest.raises(ImageConversionError, match="empty"):
+        validate_compressed_msg(compressed(b""))
+
+
+def test_raw_images_declaring_absurd_sizes_are_refused_by_the_same_limit():
+    limit = pixel_limit(640)  # (2 x 640)^2 = 1.6 Mpx
+    assert limit == 1280 * 1280
+    with pytest.raises(ImageConversionError, match="too large"):
+        validate_image_msg(raw_declaring(2000, 1000, data_bytes=2000 * 1000 * 3), limit)
+    with pytest.raises(ImageConversionError, match="too large"):
+        validate_image_msg(raw_declaring(4_000_000_000, 4_000_000_000))  # the default cap
+    assert validate_image_msg(raw_declaring(1000, 1000, data_bytes=3_000_000), limit) == (1000, 1000)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import sys
 
 import typer
 
@@ -46,5 +47,16 @@ _register_all()
 
 
 def main() -> None:
-    """Console-script entry point of ``hand-mesh``."""
-    app()
+    """Console-script entry point of ``hand-mesh``.
+
+    A model file that cannot be used (:class:`~hand_mesh_core.model_files.ModelFileError`) or
+    a missing file ends any verb with one line on stderr, ``hand-mesh: <path>: <what is
+    wrong>``, and exit status 2 (no traceback).
+    """
+    from hand_mesh_core.model_files import ModelFileError, one_line
+
+    try:
+        app()
+    except (ModelFileError, FileNotFoundError) as exc:
+        print(f"hand-mesh: {one_line(str(exc))}", file=sys.stderr)
+        sys.exit(2)

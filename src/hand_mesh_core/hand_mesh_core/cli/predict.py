@@ -16,6 +16,8 @@ from typing import Optional
 
 import typer
 
+from hand_mesh_core.model_files import ModelFileError
+
 
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
@@ -122,6 +124,8 @@ def predict(
             try:
                 predictors[is_video] = create_predictor(backend, video=is_video, smoothing=smoothing and is_video,
                                                         **options)
+            except ModelFileError:
+                raise  # a corrupt file, not a bad option: one line and status 2 from cli.main
             except (ValueError, FileNotFoundError) as e:
                 raise typer.BadParameter(str(e)) from e
             except RuntimeError as e:  # the runtime's package, provider or GPU is missing

@@ -31,6 +31,7 @@ import numpy as np
 
 from hand_mesh_core.hand_model.keypoints import MANO_PARENTS
 from hand_mesh_core.hand_model.model_data import SIDES, HandModelData
+from hand_mesh_core.model_files import ModelFileError, reading
 
 MANO_URL = "https://mano.is.tue.mpg.de"
 MANO_FILES = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}
@@ -173,10 +174,10 @@ def read_mano_pickle(path: str | os.PathLike) -> dict[str, Any]:
     with open(path, "rb") as fh:
         try:
             raw = _MANOUnpickler(fh, encoding="latin1").load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
-            raise ValueError(f"{path} is not a readable MANO model file: {exc}") from exc
+        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OverflowError, MemoryError) as exc:
+            raise ModelFileError(path, "MANO model file (pickle)", f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} is not a MANO model file (a {type(raw).__name__}, not a dict)")
+        raise ValueError(f"not a MANO model file (a {type(raw).__name__}, not a dict)")
     return {str(k): _value(v) for k, v in raw.items()}
 
 
@@ -193,28 +194,33 @@ def _pointing_side(v_template: np.ndarray, j_regressor: np.ndarray) -> str:
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int, side: str, fix_left_shapedirs: bool,
                  tip_vertex_ids: tuple[int, ...] | None) -> HandModelData:
-    d = read_mano_pickle(path)
+    with reading(path, "MANO model file (pickle)"):
+        return _convert(path, read_mano_pickle(path), side, fix_left_shapedirs, tip_vertex_ids)
+
+
+def _convert(path: str, d: dict[str, Any], side: str, fix_left_shapedirs: bool,
+             tip_vertex_ids: tuple[int, ...] | None) -> HandModelData:
     required = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "f", "kintree_table")
     missing = [k for k in required if k not in d]
     if missing:
-        raise ValueError(f"{path} lacks the MANO fields {missing}")
+        raise ValueError(f"lacks the MANO fields {missing}")
     v = np.asarray(d["v_template"], dtype=np.float64)
     shapedirs = np.array(d["shapedirs"], dtype=np.float64)  # a copy: fixed below
     nv = v.shape[0]
     kintree = np.asarray(d["kintree_table"]).astype(np.int64)
     parents = tuple(int(p) if p < 16 else -1 for p in kintree[0])
     if parents[1:] != MANO_PARENTS[1:]:
-        raise ValueError(f"{path}: kinematic tree {parents} is not MANO's {MANO_PARENTS}")
+        raise ValueError(f"kinematic tree {parents} is not MANO's {MANO_PARENTS}")
     if side == "left" and fix_left_shapedirs:
         shapedirs[:, 0, :] *= -1.0
     reg = np.asarray(d["J_regressor"], dtype=np.float64)
     found = _pointing_side(v, reg)
     if found != side:
-        raise ValueError(f"{path} holds a {found} hand (fingers along {'-' if found == 'right' else '+'}x), "
+        raise ValueError(f"holds a {found} hand (fingers along {'-' if found == 'right' else '+'}x), "
                          f"but side={side!r} was asked for")
     if tip_vertex_ids is None:
         if nv != MANO_NUM_VERTICES:
-            raise ValueError(f"{path}: {nv} vertices; the fingertip ids of MANO are defined for "
+            raise ValueError(f"{nv} vertices; the fingertip ids of MANO are defined for "
                              f"{MANO_NUM_VERTICES}, pass tip_vertex_ids")
         tip_vertex_ids = SMPLX_TIP_IDS
     posedirs = np.asarray(d["posedirs"], dtype=np.float64).reshape(-1, 135).T  # [135, V*3]
@@ -242,7 +248,8 @@ def load_mano(path: str | os.PathLike, side: str, *, fix_left_shapedirs: bool = 
 
     Raises:
         FileNotFoundError: the file is missing (the message says where MANO comes from).
-        ValueError: not a MANO file, another side, a different kinematic tree, or fields of
+        ModelFileError: (a ``ValueError``, one line naming the file) not a MANO file, a
+            corrupt or truncated one, another side, a different kinematic tree, or fields of
             wrong shape.
     """
     path = Path(path)

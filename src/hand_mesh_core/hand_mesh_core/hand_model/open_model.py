@@ -83,18 +83,22 @@ def load_open_model(side: str = "right", path: Path | None = None) -> HandModelD
     Raises:
         FileNotFoundError: the file is missing (reinstall the package, or rebuild it with
             ``hand-mesh hand-model build``).
-        ValueError: wrong side, a file of the other side, or an unsupported format version.
+        ValueError: wrong side; :class:`~hand_mesh_core.model_files.ModelFileError` (a
+            ``ValueError`` naming the file) for a corrupt file, a file of the other side, or
+            an unsupported format version.
     """
+    from hand_mesh_core.model_files import reading
+
     path = Path(path) if path is not None else open_model_path(side)
     if not path.is_file():
         raise FileNotFoundError(f"open hand model file not found: {path} "
                                 "(rebuild it with `hand-mesh hand-model build`)")
-    with np.load(path, allow_pickle=False) as z:
+    with reading(path, "open hand model file (npz)"), np.load(path, allow_pickle=False) as z:
         version = int(z["format_version"])
         if version != FORMAT_VERSION:
-            raise ValueError(f"{path}: format version {version}, this library reads {FORMAT_VERSION}")
+            raise ValueError(f"format version {version}, this library reads {FORMAT_VERSION}")
         if str(z["side"]) != side:
-            raise ValueError(f"{path} holds the {z['side']} hand, {side!r} was asked for")
+            raise ValueError(f"holds the {z['side']} hand, {side!r} was asked for")
         f64 = {k: z[k].astype(np.float64) for k in ("v_template", "shapedirs", "j_regressor",
                                                       "weights", "hands_mean", "uvs", "face_uvs",
                                                       "joint_frames")}

@@ -140,23 +140,28 @@ class SingleStageNet(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> SingleStageNet:
         """Build the network described by a file written by :meth:`save` and load its weights.
 
-        Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file
-        without a config or whose tensors do not match the network it describes.
+        Raises ``FileNotFoundError`` for a missing file and
+        :class:`~hand_mesh_core.model_files.ModelFileError` (a ``ValueError``, one line naming
+        the file) for a corrupt or truncated file, a file without a config or whose tensors do
+        not match the network it describes.
         """
         from omegaconf import OmegaConf
         from safetensors import safe_open
         from safetensors.torch import load_file
 
+        from hand_mesh_core.model_files import reading
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"weights file not found: {path}")
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if "config" not in meta:
-            raise ValueError(f"{path} has no 'config' metadata: not a SingleStageNet weights file")
-        net = cls(OmegaConf.create(meta["config"]), pretrained_backbone=False)
-        state = load_file(str(path), device=str(map_location))
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{path} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        with reading(path, "single_stage weights file (safetensors)"):
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            if "config" not in meta:
+                raise ValueError("no 'config' metadata: not a SingleStageNet weights file")
+            net = cls(OmegaConf.create(meta["config"]), pretrained_backbone=False)
+            state = load_file(str(path), device=str(map_location))
+            missing, unexpected = net.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise ValueError(f"does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
         return net.to(map_location)

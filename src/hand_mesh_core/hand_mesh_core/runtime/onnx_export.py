@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,12 @@ from torch import nn
 from hand_mesh_core.network.config import config_to_yaml
 from hand_mesh_core.network.heads import PARAM_SLICES, PARAMS_PER_SIDE, SIDES
 from hand_mesh_core.network.model import SingleStageNet
+from hand_mesh_core.model_files import ModelFileError, reading
 from hand_mesh_core.runtime.cache import default_cache_dir, file_sha256, text_sha256, write_atomically
 
 #: ``hand_mesh.format`` metadata value of the files written here.
+LOG = logging.getLogger(__name__)
+
 ONNX_FORMAT = "hand_mesh.single_stage.onnx/1"
 #: Opset written by default, and the oldest accepted.
 DEFAULT_OPSET = 17
@@ -231,13 +235,20 @@ def export_weights(
         opset: ONNX opset (>= 17).
 
     Returns the ONNX path. Raises ``FileNotFoundError`` / ``ValueError`` as
-    :meth:`SingleStageNet.load` and :func:`export_onnx`.
+    :meth:`SingleStageNet.load` and :func:`export_onnx`. A cached file that is not a
+    readable model of this module (:func:`read_onnx_info` refuses it: truncated, corrupt,
+    foreign) is logged, deleted and exported again.
     """
     weights = Path(weights)
     if path is None:
         path = cached_onnx_path(weights, cache_dir, opset)
         if path.is_file():
-            return path
+            try:
+                read_onnx_info(path)
+                return path
+            except ModelFileError as exc:
+                LOG.warning("cached ONNX model unusable, exporting it again: %s", exc)
+                path.unlink(missing_ok=True)
     net = SingleStageNet.load(weights)
     return export_onnx(net, path, opset=opset, weights_sha256=file_sha256(weights))
 
@@ -245,26 +256,32 @@ def export_weights(
 def read_onnx_info(path: str | Path) -> OnnxModelInfo:
     """The metadata of a file written by :func:`export_onnx`.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for an ONNX model
-    that was not written by this module (no or another ``hand_mesh.format``) or whose
-    inputs/outputs do not match the interface.
+    Raises ``FileNotFoundError`` for a missing file and
+    :class:`~hand_mesh_core.model_files.ModelFileError` (a ``ValueError`` naming the file)
+    for a corrupt or truncated file, an ONNX model that was not written by this module (no
+    or another ``hand_mesh.format``) or whose inputs/outputs do not match the interface.
     """
-    import onnx
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
+    with reading(path, "hand_mesh single-stage ONNX model"):
+        return _onnx_info(path)
+
+
+def _onnx_info(path: Path) -> OnnxModelInfo:
+    import onnx
+
     model = onnx.load(str(path), load_external_data=False)
     meta: dict[str, Any] = {p.key: p.value for p in model.metadata_props}
     if meta.get("hand_mesh.format") != ONNX_FORMAT:
         raise ValueError(
-            f"{path} is not a hand_mesh single-stage ONNX model (hand_mesh.format = "
+            f"not a hand_mesh single-stage ONNX model (hand_mesh.format = "
             f"{meta.get('hand_mesh.format')!r}, expected {ONNX_FORMAT!r}); export one with `hand-mesh export`"
         )
     inputs = [i.name for i in model.graph.input]
     outputs = [o.name for o in model.graph.output]
     if inputs != [INPUT_NAME] or outputs != list(OUTPUT_NAMES):
-        raise ValueError(f"{path}: inputs {inputs} / outputs {outputs}, expected {[INPUT_NAME]} / {list(OUTPUT_NAMES)}")
+        raise ValueError(f"inputs {inputs} / outputs {outputs}, expected {[INPUT_NAME]} / {list(OUTPUT_NAMES)}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return OnnxModelInfo(
         path=path,

@@ -22,7 +22,8 @@ Cache: building takes seconds to minutes, so the serialized engine is written to
 the GPU name and compute capability, the TensorRT version, the precision and the batch
 range (:func:`engine_cache_key`). An engine is only valid for the GPU model and TensorRT
 version that built it; any change of these, or of the model, selects a new file, which is
-built on first use.
+built on first use. A cache file that TensorRT cannot deserialize (truncated, corrupt) is
+logged, deleted and built again.
 """
 
 from __future__ import annotations
@@ -205,9 +206,19 @@ class TensorRTEngine(Engine):
             else:
                 plan = self.engine_path.read_bytes()
             self._runtime = trt.Runtime(self._logger)
-            self.engine = self._runtime.deserialize_cuda_engine(plan)
+            self.engine = self._deserialize(plan)
+            if self.engine is None and not self.built:  # a corrupt or truncated cache file: rebuild it
+                LOG.warning("cached TensorRT engine %s does not deserialize; building it again", self.engine_path)
+                self.engine_path.unlink(missing_ok=True)
+                plan = build_serialized_engine(
+                    trt, info.path.read_bytes(), input_size=info.input_size, fp16=self.precision == "fp16",
+                    max_batch=self.max_batch, workspace_mb=workspace_mb, logger=self._logger,
+                )
+                write_atomically(self.engine_path, lambda tmp: tmp.write_bytes(plan))
+                self.built = True
+                self.engine = self._deserialize(plan)
             if self.engine is None:
-                raise RuntimeError(f"TensorRT could not deserialize {self.engine_path}; delete it to rebuild")
+                raise RuntimeError(f"TensorRT could not deserialize the engine it built, {self.engine_path}")
             self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         expected = {INPUT_NAME, *OUTPUT_NAMES}
@@ -216,6 +227,14 @@ class TensorRTEngine(Engine):
         for name in names:
             if self.engine.get_tensor_dtype(name) != trt.DataType.FLOAT:
                 raise RuntimeError(f"engine tensor {name!r} is {self.engine.get_tensor_dtype(name)}, expected FLOAT")
+
+    def _deserialize(self, plan: bytes):
+        """The engine of ``plan``, or None when TensorRT refuses it (it may also raise on garbage)."""
+        try:
+            return self._runtime.deserialize_cuda_engine(plan)
+        except Exception as exc:  # noqa: BLE001 - TensorRT raises its own types on a corrupt plan
+            LOG.warning("TensorRT: %s: %s", type(exc).__name__, exc)
+            return None
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         x = images.detach().to(self.device, dtype=torch.float32).contiguous()

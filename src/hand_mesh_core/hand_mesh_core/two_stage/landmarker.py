@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hand_mesh_core.model_files import ModelFileError, reading
+
 #: Members of the ``.task`` bundle -> model file inside the mediapipe wheel.
 _BUNDLE_MEMBERS = {
     "hand_detector.tflite": ("modules", "palm_detection", "palm_detection_full.tflite"),
@@ -51,20 +53,39 @@ def _import_mediapipe():
     return mediapipe
 
 
-@functools.lru_cache(maxsize=1)
-def hand_landmarker_bundle() -> bytes:
-    """The ``.task`` bundle (zip, stored) of the wheel's full palm detector and landmark model.
+#: What a ``.tflite`` flatbuffer holds at bytes 4..8 (its file identifier, TensorFlow Lite schema).
+TFLITE_IDENTIFIER = b"TFL3"
 
-    Raises ``FileNotFoundError`` when the installed mediapipe lacks one of the files.
+#: What the bundle's model files are, in the messages of a refused file.
+TFLITE_KIND = "MediaPipe hand model (.tflite)"
+
+
+def bundle_sources(model_root: str | Path | None = None) -> list[Path]:
+    """The ``.tflite`` files packed into the bundle, under ``model_root`` (the folder of the
+    ``mediapipe`` package; None = the installed wheel's)."""
+    root = Path(model_root) if model_root is not None else Path(_import_mediapipe().__file__).parent
+    return [root.joinpath(*parts) for parts in _BUNDLE_MEMBERS.values()]
+
+
+@functools.lru_cache(maxsize=4)
+def hand_landmarker_bundle(model_root: str | Path | None = None) -> bytes:
+    """The ``.task`` bundle (zip, stored) of the full palm detector and landmark model.
+
+    ``model_root``: the folder of the ``mediapipe`` package (None = the installed wheel's).
+    Raises ``FileNotFoundError`` when one of the files is missing and
+    :class:`~hand_mesh_core.model_files.ModelFileError` when one is not a TFLite flatbuffer
+    (empty, truncated, overwritten).
     """
-    root = Path(_import_mediapipe().__file__).parent
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as bundle:
-        for member, parts in _BUNDLE_MEMBERS.items():
-            path = root.joinpath(*parts)
+        for member, path in zip(_BUNDLE_MEMBERS, bundle_sources(model_root)):
             if not path.is_file():
                 raise FileNotFoundError(f"mediapipe model missing: {path} (expected mediapipe==0.10.21)")
-            bundle.write(path, member)
+            data = path.read_bytes()
+            if data[4:8] != TFLITE_IDENTIFIER:
+                raise ModelFileError(path, TFLITE_KIND, f"no TFLite identifier {TFLITE_IDENTIFIER!r} at bytes 4-8 "
+                                     f"({len(data)} bytes): reinstall mediapipe==0.10.21")
+            bundle.writestr(member, data)
     return buf.getvalue()
 
 
@@ -161,6 +182,9 @@ class HandLandmarker:
         min_detection_confidence: palm detector threshold in [0, 1].
         min_presence_confidence: landmark model's hand-presence threshold in [0, 1].
         min_tracking_confidence: VIDEO mode threshold to keep tracking in [0, 1].
+        model_root: folder of the ``mediapipe`` package whose model files are used (None =
+            the installed wheel); a missing file raises ``FileNotFoundError``, a corrupt one
+            :class:`~hand_mesh_core.model_files.ModelFileError`.
     """
 
     def __init__(
@@ -170,6 +194,7 @@ class HandLandmarker:
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        model_root: str | Path | None = None,
     ) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
@@ -184,6 +209,7 @@ class HandLandmarker:
         self.video = bool(video)
         self._thresholds = (float(min_detection_confidence), float(min_presence_confidence), float(min_tracking_confidence))
         self._mp = _import_mediapipe()
+        self._model_root = model_root
         self._task = None
         self._last_ms = -1
         self._open()
@@ -194,14 +220,16 @@ class HandLandmarker:
         mode = vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE
         det, pres, track = self._thresholds
         options = vision.HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=hand_landmarker_bundle()),
+            base_options=BaseOptions(model_asset_buffer=hand_landmarker_bundle(self._model_root)),
             running_mode=mode,
             num_hands=self.max_hands,
             min_hand_detection_confidence=det,
             min_hand_presence_confidence=pres,
             min_tracking_confidence=track,
         )
-        self._task = vision.HandLandmarker.create_from_options(options)
+        sources = " + ".join(str(p) for p in bundle_sources(self._model_root))
+        with reading(sources, "MediaPipe hand landmarker bundle (.task of two .tflite)"):
+            self._task = vision.HandLandmarker.create_from_options(options)
         self._last_ms = -1
 
     def detect(self, image: np.ndarray, timestamp: float | None = None) -> list[HandLandmarks]:

@@ -161,11 +161,15 @@ class TfliteModel:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TfliteModel:
-        """Read a ``.tflite`` file. Raises ``FileNotFoundError`` if it does not exist."""
+        """Read a ``.tflite`` file. Raises ``FileNotFoundError`` if it does not exist and
+        :class:`~hand_mesh_core.model_files.ModelFileError` when it does not parse."""
+        from hand_mesh_core.model_files import reading
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"TFLite model not found: {path}")
-        return cls(path.read_bytes())
+        with reading(path, "TFLite model"):
+            return cls(path.read_bytes())
 
     @property
     def data(self) -> bytes:
