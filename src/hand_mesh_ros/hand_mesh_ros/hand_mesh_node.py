@@ -62,9 +62,10 @@ from hand_mesh_ros.mesh_messages import prediction_to_msg
 from hand_mesh_ros.node_main import run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 
-try:  # Iron and later
+# The one API difference between the distributions this node runs on: QoS event callbacks.
+try:  # Jazzy, Kilted (rclpy.event_handler since Iron; qos_event remains there, deprecated)
     from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble
+except ImportError:  # Humble: only rclpy.qos_event
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 NODE_NAME = "hand_mesh_node"
