@@ -81,9 +81,10 @@ from hand_mesh_ros.node_main import STOP_POLL_S, run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 from hand_mesh_ros.sequence_gaps import SequenceGaps, publisher_key
 
-try:  # Iron and later
+# The one API difference between the distributions this node runs on: QoS event callbacks.
+try:  # Jazzy, Kilted (rclpy.event_handler since Iron; qos_event remains there, deprecated)
     from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble
+except ImportError:  # Humble: only rclpy.qos_event
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 try:  # rclpy with MessageInfo (publication sequence numbers) in subscription callbacks

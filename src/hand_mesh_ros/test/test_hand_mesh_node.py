@@ -234,3 +234,15 @@ def test_config_yaml_loads_into_both_nodes_through_rcl(shared_data):
         for n in nodes:
             n.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_qos_event_callbacks_come_from_the_current_module():
+    """On Jazzy and Kilted the node takes SubscriptionEventCallbacks from rclpy.event_handler
+    (rclpy.qos_event is deprecated there); only Humble lacks it and uses qos_event."""
+    import importlib.util
+
+    from hand_mesh_ros import hand_mesh_node
+
+    if importlib.util.find_spec("rclpy.event_handler") is None:
+        pytest.skip("rclpy without event_handler (Humble): the node uses rclpy.qos_event")
+    assert hand_mesh_node.SubscriptionEventCallbacks.__module__ == "rclpy.event_handler"

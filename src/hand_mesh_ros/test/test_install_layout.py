@@ -66,11 +66,19 @@ def test_core_cli_on_path_and_core_imports_without_ros():
     out = subprocess.run(["hand-mesh", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "info" in out.stdout
+    # every import statement of every module (hand-mesh info names rclpy in text, reading its
+    # version from package.xml, but must not import it)
     code = (
-        "import sys, importlib, pkgutil, hand_mesh_core\n"
+        "import ast, sys, importlib.util, pkgutil, hand_mesh_core\n"
         "mods = [m.name for m in pkgutil.walk_packages(hand_mesh_core.__path__, 'hand_mesh_core.')]\n"
-        "bad = [m for m in mods if 'rclpy' in open(importlib.util.find_spec(m).origin).read()]\n"
-        "print(len(mods)); sys.exit(1 if bad else 0)\n"
+        "def imported(m):\n"
+        "    tree = ast.parse(open(importlib.util.find_spec(m).origin).read())\n"
+        "    for n in ast.walk(tree):\n"
+        "        if isinstance(n, ast.Import): yield from (a.name for a in n.names)\n"
+        "        elif isinstance(n, ast.ImportFrom) and n.module and not n.level: yield n.module\n"
+        "ros = ('rclpy', 'rcl_interfaces', 'std_msgs', 'sensor_msgs', 'geometry_msgs', 'hand_mesh_msgs')\n"
+        "bad = sorted({f'{m}: {i}' for m in mods for i in imported(m) if i.split('.')[0] in ros})\n"
+        "print(len(mods), bad); sys.exit(1 if bad else 0)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, f"ROS imports in hand_mesh_core: {out.stdout} {out.stderr}"

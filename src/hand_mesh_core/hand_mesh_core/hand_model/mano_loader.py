@@ -16,6 +16,28 @@ Corrections applied, as the field knows them (``shared/notes/hand-models.md``):
   ``hands_mean`` and ``hands_components`` are passed through unchanged.
 
 Fingertips: ``smplx``'s vertex ids ``[744, 320, 443, 554, 671]`` (thumb..pinky).
+
+Against ``smplx.MANO`` (the layer MANO users trust; checked by
+``test/test_mano_smplx_parity.py`` on the same MANO-format file, float64, both sides,
+``flat_hand_mean`` on and off, PCA and full pose, non-zero betas: vertices, joints and
+keypoints agree to 1e-8 m), in ``shared/notes/hand-models.md``'s terms:
+
+* joints: both give MANO's 16 joints in MANO's order (0 wrist; 1-3 index; 4-6 middle;
+  7-9 pinky; 10-12 ring; 13-15 thumb CMC, MCP, IP). ``smplx.MANO`` adds no fingertips
+  (its vertex-joint selector is switched off for MANO); ``HandModel`` also returns
+  ``keypoints [B, 21, 3]``: the 16 joints plus the tip vertices ``[744, 320, 443, 554, 671]``
+  (thumb..pinky, ``smplx.vertex_ids['mano']``; manopth's ids are
+  ``[745, 317, 444, 556, 673]``), in OpenPose / MediaPipe order (index map
+  ``[0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20]`` into
+  "16 joints + 5 tips").
+* left file: ``HandModel`` repairs ``MANO_LEFT.pkl``'s ``shapedirs`` x component; smplx
+  does not (its users negate ``shapedirs[:, 0, :]`` of the left layer themselves).
+* defaults: ``flat_hand_mean=True`` here (as manopth), ``False`` in smplx;
+  ``use_pca=False`` here, ``True`` with 6 components in smplx; ``smplx.MANO(num_pca_comps=45)``
+  silently turns PCA off, here ``use_pca=True, num_pca_comps=45`` decodes 45 components.
+* numerics: smplx's Rodrigues adds 1e-8 rad to every rotation angle and uses the skinning
+  weights as stored; ``HandModel`` renormalises each vertex's weights to sum to 1. Both
+  differences stay below 1e-8 m on MANO-sized hands.
 """
 
 from __future__ import annotations

@@ -116,7 +116,10 @@ class HandModel(nn.Module):
     Args:
         side: ``"right"`` or ``"left"``.
         backend: ``"open"`` (default; the shipped, MIT-derived model, 1159 vertices) or
-            ``"mano"`` (user-supplied MANO files, 778 vertices; never shipped).
+            ``"mano"`` (user-supplied MANO files, 778 vertices; never shipped). MANO gives
+            ``smplx.MANO``'s vertices and joints (tested); the convention differences
+            (fingertip ids, joint and keypoint order, left-file fix, defaults) are listed
+            in :mod:`.mano_loader`.
         model_path: see :func:`load_model_data`.
         flat_hand_mean: True (default, as manopth): ``hand_pose = 0`` is the flat template.
             False (as ``smplx``): the model's mean pose :attr:`mean_pose` is added to
