@@ -103,9 +103,28 @@ def test_hand_scale_cli_writes_its_table(shared_data, tmp_path):
     assert all(r["images"] == 3 and r["hands"] == 3 for r in data["rows"])
     assert data["rows"][1]["hand_px"] == pytest.approx(0.5 * data["rows"][0]["hand_px"])
     assert "no_such_backend" in data["unavailable"]
-    assert "| single_stage | 0.5 |" in (tmp_path / "hand_scale.md").read_text()
+    assert "| single_stage | off | 0.5 |" in (tmp_path / "hand_scale.md").read_text()
+    assert (tmp_path / "hand_scale.png").stat().st_size > 1000
+    # real photos as backgrounds and two tiles policies: a row per (policy, scale), no precision
+    res = CliRunner().invoke(app, ["--backends", "single_stage", "--limit", "2", "--scales", "0.5",
+                                   "--tiles", "off,2x2", "--backgrounds", "default", "--canvas", "1280x720",
+                                   "--out", str(tmp_path / "photos"), "--data", str(shared_data)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "photos" / "hand_scale.json").read_text())["rows"]
+    assert [(r["tiles"], r["scale"]) for r in rows] == [("off", 0.5), ("2x2", 0.5)]
+    assert all(r["precision"] is None for r in rows)
     res = CliRunner().invoke(app, ["--subset", "nope", "--out", str(tmp_path), "--data", str(shared_data)])
     assert res.exit_code == 2 and "unknown annotated subset" in res.output
+
+
+def test_fit_background_crops_to_the_canvas_aspect():
+    from hand_mesh_core.bench.hand_scale import fit_background
+
+    wide = np.zeros((100, 400, 3), np.uint8)
+    wide[:, 150:250] = 255  # the middle quarter
+    out = fit_background(wide, (200, 100))
+    assert out.shape == (100, 200, 3)
+    assert out[:, 0].max() == 0 and out[:, 100].min() == 255  # sides cropped, not squeezed
 
 
 def test_paste_into_a_real_background_keeps_it_around_the_frame_and_leaves_it_untouched():
