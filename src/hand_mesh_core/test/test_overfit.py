@@ -20,6 +20,7 @@ import time
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -30,6 +31,8 @@ from hand_mesh_core.network.config import load_config
 from hand_mesh_core.network.model import SingleStageNet
 from hand_mesh_core.network.objective import SingleStageObjective
 from hand_mesh_core.network.targets import build_targets
+
+pytestmark = pytest.mark.slow
 
 SIZE = 96
 STEPS = 160

@@ -10,6 +10,9 @@ import torch
 import yaml
 
 from test_training_smoke import tiny_config
+import pytest
+
+pytestmark = pytest.mark.slow
 
 STEPS = 3
 

@@ -9,6 +9,8 @@ import pytest
 
 from hand_mesh_ros.bench_faults import run_backend, to_markdown
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("backend", ["two_stage", "single_stage"])
 def test_short_seeded_campaign(backend, shared_data):

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 from mcap.reader import make_reader
 from mcap_ros2.reader import read_ros2_messages
 from visualization_msgs.msg import Marker
 
 from hand_mesh_ros.demo import IMAGE_TOPIC, INFO_TOPIC, MARKERS_TOPIC, MESHES_TOPIC, main, run_demo
+
+pytestmark = pytest.mark.slow
 
 FRAMES = 24
 

@@ -28,6 +28,8 @@ from hand_mesh_ros.hand_mesh_node import NODE_NAME
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
 from ros_test_helpers import RELIABLE, Collector, spin_until
 
+pytestmark = pytest.mark.slow
+
 FLOOD_HZ, FLOOD_S = 100.0, 10.0
 
 

@@ -26,6 +26,8 @@ from hand_mesh_ros.image_conversion import rgb_to_image_msg
 from hand_mesh_ros.node_process import NodeProcess, flood, stamp_now
 from ros_test_helpers import RELIABLE, Collector, spin_until
 
+pytestmark = pytest.mark.slow
+
 TRIALS = 2  # fresh nodes per backend here; the fault campaign runs 20 (docs/results)
 FLOOD_S = 1.5
 

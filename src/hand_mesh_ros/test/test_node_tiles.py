@@ -11,6 +11,8 @@ from hand_mesh_core.data.readers.mmpose_coco import read_validation_subset
 from hand_mesh_core.media import load_rgb
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
 
+pytestmark = pytest.mark.slow
+
 BACKGROUND = "pool/4d-humans/example_data__images__skates.png"
 
 
