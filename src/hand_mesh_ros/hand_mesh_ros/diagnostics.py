@@ -32,7 +32,8 @@ COUNTER_MEANINGS: dict[str, str] = {
     "frames_lost_before_callback": "image messages a publisher sent that never reached the callback: gaps in "
                                    "each publisher's sequence numbers (replaced in the subscription's keep-last "
                                    "history while the executor was busy, or lost by best-effort transport); "
-                                   "'n/a' where the middleware gives no sequence numbers (Humble); messages of a "
+                                   "'n/a' where the middleware gives no sequence numbers (Humble; "
+                                   "Jazzy's rmw_fastrtps_cpp reports none either); messages of a "
                                    "publisher after the last one received are not seen",
     "frames_malformed": "refused in the callback on arrival, before any decoding: unknown encoding or "
                         "compressed format, zero or too large declared size (max_input_pixels, decompression "

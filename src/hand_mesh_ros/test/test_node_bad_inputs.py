@@ -49,8 +49,8 @@ def test_bombs_refused_on_arrival_undecodable_counted_apart_and_real_frames_serv
     assert int(d["frames_received"]) == 6
     assert int(d["frames_malformed"]) == len(bad)  # refused in the callback: never entered the slot
     assert int(d["frames_undecodable"]) == 1 and int(d["frames_dropped"]) == 0 and int(d["frames_processed"]) == 1
-    assert _accounted(d)
-    assert int(d["frames_lost_before_callback"]) == 0
+    assert _accounted(d), d
+    assert d["frames_lost_before_callback"] in ("0", "n/a")  # n/a: no sequence numbers (Humble, Jazzy)
     # nothing was decoded: a 20000x20000 decode alone takes 1.2 GB
     assert _peak_rss_mb() - peak0 < 300.0
     assert spin_until(rig.executor, lambda: rig.warnings("declares"), 5)

@@ -96,7 +96,8 @@ def test_flood_keeps_memory_flat_and_backlog_bounded(ros_context, shared_data):
 
     received, processed = int(d["frames_received"]), int(d["frames_processed"])
     dropped, malformed = int(d["frames_dropped"]), int(d["frames_malformed"])
-    lost = int(d["frames_lost_before_callback"])
+    # 'n/a' where the middleware gives no sequence numbers (Humble; Jazzy's rmw_fastrtps)
+    lost = None if d["frames_lost_before_callback"] == "n/a" else int(d["frames_lost_before_callback"])
     print(f"flood: sent {sent + 1}, received {received}, lost before callback {lost}, processed {processed}, "
           f"dropped {dropped}, "
           f"RSS MB per second {[round(r) for r in rss]}")
@@ -106,7 +107,8 @@ def test_flood_keeps_memory_flat_and_backlog_bounded(ros_context, shared_data):
     assert processed + dropped + malformed + int(d["frames_undecodable"]) + int(d["inference_errors"]) == received
     # every frame accounted for, none queued; and those the reader's keep-last history replaced
     # before the callback are counted too (all but the ones after the last received, <= depth 2)
-    assert sent + 1 - 2 <= received + lost <= sent + 1, (sent + 1, received, lost)
+    if lost is not None:
+        assert sent + 1 - 2 <= received + lost <= sent + 1, (sent + 1, received, lost)
     assert dropped > 0  # MediaPipe + fitting on a CPU cannot keep up with 100 Hz: drops, counted
     assert pending_max <= 2
     growth = max(rss[3:]) - rss[2]  # after 2 s of warm-up
