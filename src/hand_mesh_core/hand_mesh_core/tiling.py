@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from hand_mesh_core.evaluation.matching import box_iou
+from hand_mesh_core.predictor import Predictor
 from hand_mesh_core.results import HandResult, Prediction
 
 #: Overlap of neighbouring tiles, fraction of a tile's side.
@@ -198,7 +199,7 @@ def merge_hands(hands: list[HandResult], cut: list[bool], iou: float = MERGE_IOU
     return [hands[order[a]] for a in kept]
 
 
-def predict_tiles(backend: Any, image: np.ndarray, K: np.ndarray, spec: TileSpec, timestamp: float) -> Prediction:
+def predict_tiles(backend: Any, image: np.ndarray, K: np.ndarray, spec: TileSpec) -> Prediction:
     """Run ``backend`` (an image-mode :class:`~hand_mesh_core.predictor.Predictor`) on the full
     frame and its tiles and merge the hands (frame pixels, ``K`` of the frame).
 
@@ -226,51 +227,46 @@ def predict_tiles(backend: Any, image: np.ndarray, K: np.ndarray, spec: TileSpec
                       faces=full.faces, timings=timings)
 
 
-def _tiled_predictor_class():
-    from hand_mesh_core.predictor import Predictor
+class TiledPredictor(Predictor):
+    """A backend in tiled mode (module docstring); built by :func:`create_predictor` with
+    ``tiles`` other than ``"off"``.
 
-    class TiledPredictor(Predictor):
-        """A backend in tiled mode (module docstring); built by :func:`create_predictor` with
-        ``tiles`` other than ``"off"``.
+    Args:
+        inner: the backend, built in image mode (``video=False``, no smoothing); it runs
+            the full frame and every tile.
+        tiles: a :class:`TileSpec` or its text.
+        **options: the common :class:`~hand_mesh_core.predictor.Predictor` options of
+            the tiled predictor itself (``video``, ``smoothing``..., ``max_hands``:
+            after merging).
 
-        Args:
-            inner: the backend, built in image mode (``video=False``, no smoothing); it runs
-                the full frame and every tile.
-            tiles: a :class:`TileSpec` or its text.
-            **options: the common :class:`~hand_mesh_core.predictor.Predictor` options of
-                the tiled predictor itself (``video``, ``smoothing``..., ``max_hands``:
-                after merging).
+    Attributes the backend has and this class has not (``weights_path``, ``input_size``,
+    ``runtime``, ...) are read from ``inner``.
+    """
 
-        Attributes the backend has and this class has not (``weights_path``, ``input_size``,
-        ``runtime``, ...) are read from ``inner``.
-        """
+    tracks_in_predict = False
 
-        tracks_in_predict = False
+    def __init__(self, inner: Predictor, tiles: str | TileSpec, **options: Any) -> None:
+        options.setdefault("device", inner.device)
+        super().__init__(**options)
+        self.inner = inner
+        self.tiles = parse_tiles(tiles)
+        self.backend = inner.backend
+        self.detector_input_side = inner.detector_input_side
+        self.hand_models = getattr(inner, "hand_models", None)
 
-        def __init__(self, inner: Predictor, tiles: str | TileSpec, **options: Any) -> None:
-            options.setdefault("device", inner.device)
-            super().__init__(**options)
-            self.inner = inner
-            self.tiles = parse_tiles(tiles)
-            self.backend = inner.backend
-            self.detector_input_side = inner.detector_input_side
-            self.hand_models = getattr(inner, "hand_models", None)
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet: construction failed or unpickling
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
-        def __getattr__(self, name: str) -> Any:
-            if name == "inner":  # not set yet: construction failed or unpickling
-                raise AttributeError(name)
-            return getattr(self.inner, name)
+    def _predict(self, image: np.ndarray, K: np.ndarray, timestamp: float) -> Prediction:
+        return predict_tiles(self.inner, image, K, self.tiles)
 
-        def _predict(self, image: np.ndarray, K: np.ndarray, timestamp: float) -> Prediction:
-            return predict_tiles(self.inner, image, K, self.tiles, timestamp)
-
-        def __repr__(self) -> str:
-            return f"TiledPredictor({self.inner!r}, tiles={str(self.tiles)!r}, video={self.video})"
-
-    return TiledPredictor
+    def __repr__(self) -> str:
+        return f"TiledPredictor({self.inner!r}, tiles={str(self.tiles)!r}, video={self.video})"
 
 
-def create_tiled_predictor(backend_class: type, tiles: str | TileSpec, **options: Any):
+def create_tiled_predictor(backend_class: type, tiles: str | TileSpec, **options: Any) -> TiledPredictor:
     """``backend_class`` in tiled mode: the backend in image mode inside a ``TiledPredictor``.
 
     Stream options (``video``, ``smoothing*``) and ``max_hands`` go to the tiled predictor;
@@ -283,10 +279,11 @@ def create_tiled_predictor(backend_class: type, tiles: str | TileSpec, **options
     if "max_hands" in options:
         outer["max_hands"] = options["max_hands"]
     inner = backend_class(video=False, **options)
-    return _tiled_predictor_class()(inner, spec, **outer)
+    return TiledPredictor(inner, spec, **outer)
 
 
 __all__ = [
+    "TiledPredictor",
     "create_tiled_predictor",
     "TILE_OVERLAP",
     "AUTO_TILE_FACTOR",

@@ -110,7 +110,7 @@ def test_tiles_find_a_hand_the_full_frame_misses_and_report_it_once_in_frame_pix
     image = np.zeros((1080, 1920, 3), np.uint8)
     backend = ProjectingBackend(kp3d, min_fraction=0.06)  # the hand: 4 % of the frame, 7 % of a tile
     assert len(backend.predict(image, K)) == 0
-    pred = predict_tiles(backend, image, K, TileSpec("grid", (3, 2)), 0.0)
+    pred = predict_tiles(backend, image, K, TileSpec("grid", (3, 2)))
     assert backend.calls == 1 + 1 + 6 and pred.timings["tiles"] == 7
     assert len(pred) == 1  # seen whole by overlapping tiles, reported once
     np.testing.assert_allclose(pred[0].keypoints_2d, project_np(kp3d, K), atol=1e-3)
