@@ -17,6 +17,9 @@ inputs and return the same :class:`~hand_mesh_core.results.Prediction`:
   (:mod:`hand_mesh_core.smoothing`) using the frames' timestamps. A frame whose size differs
   from the previous frame's starts a new stream (as :meth:`Predictor.reset`): the pixels of
   the old frames say nothing about it, and state carried over produced duplicate hands.
+  Frame times are kept increasing, and a jump back of more than 1 s (a bag played again)
+  starts a new stream too (:func:`stream_timestamp`, the one such policy: the ROS node
+  passes its image stamps through it).
 
 Registering a backend takes one line in :data:`_BACKENDS` (``name -> "module:Class"``,
 imported only when that backend is created), or a call to :func:`register_backend`.
@@ -50,6 +53,37 @@ HAND_MODELS = ("open", "mano")
 
 #: Default longest image side (pixels) a backend works at; larger inputs are downscaled.
 DEFAULT_MAX_IMAGE_SIDE = 1920
+
+#: Seconds a stream frame's time may lie before the previous frame's and still be taken as
+#: the same stream (moved past it); a larger jump back (a bag played again, a restarted
+#: camera) starts a new stream.
+STREAM_RESTART_S = 1.0
+
+#: Seconds a stream frame's time is moved past the previous frame's when it is not after it
+#: (1 ms, the convention of MediaPipe's VIDEO mode).
+STREAM_MIN_STEP_S = 1e-3
+
+
+def stream_timestamp(timestamp: float, previous: float | None) -> tuple[float, bool]:
+    """The time (s) a stream frame is processed at, and whether it starts a new stream.
+
+    Args:
+        timestamp: the frame's time in seconds (any epoch, e.g. a ROS header stamp).
+        previous: the time returned for the previous frame of the stream, or None for the
+            first frame.
+
+    Returns:
+        ``(time, restart)``: ``(timestamp, False)`` for a first frame or one after
+        ``previous + STREAM_MIN_STEP_S``; ``(previous + STREAM_MIN_STEP_S, False)`` for one
+        at most :data:`STREAM_RESTART_S` before that (times must increase); and
+        ``(timestamp, True)`` for a jump back of more than :data:`STREAM_RESTART_S`, which
+        the caller takes as a new stream. Raises nothing.
+    """
+    if previous is None:
+        return timestamp, False
+    if timestamp < previous - STREAM_RESTART_S:
+        return timestamp, True
+    return max(timestamp, previous + STREAM_MIN_STEP_S), False
 
 
 def register_backend(name: str, target: Any) -> None:
@@ -224,6 +258,9 @@ class Predictor(abc.ABC):
         self.smoother: HandSmoother | None = None
         self._stream_size: tuple[int, int] | None = None
         self._stream_time: float | None = None
+        #: Streams started because a frame's time jumped back by more than
+        #: :data:`STREAM_RESTART_S` (stream mode; a bag played again, a restarted camera).
+        self.stream_restarts = 0
         self.set_smoothing(smoothing, smoothing_min_cutoff, smoothing_beta, smoothing_d_cutoff)
 
     def set_smoothing(
@@ -267,7 +304,9 @@ class Predictor(abc.ABC):
             timestamp: time of the frame in seconds (stream mode: tracks and smoothing
                 run on it). None = a monotonic clock. In stream mode a time not after the
                 previous frame's is moved 1 ms past it (the convention of MediaPipe's VIDEO
-                mode); after a jump back, call :meth:`reset` for a new stream.
+                mode), and a jump back of more than 1 s starts a new stream as
+                :meth:`reset` does, counted in :attr:`stream_restarts`
+                (:func:`stream_timestamp`).
 
         Returns:
             A :class:`Prediction` in the input's pixels, with ``K`` as used, hands sorted
@@ -287,8 +326,10 @@ class Predictor(abc.ABC):
         if self.video:
             if self._stream_size not in (None, (width, height)):
                 self.reset()
-            if self._stream_time is not None:
-                stamp = max(stamp, self._stream_time + 1e-3)
+            stamp, restart = stream_timestamp(stamp, self._stream_time)
+            if restart:
+                self.reset()
+                self.stream_restarts += 1
             self._stream_size, self._stream_time = (width, height), stamp
         pred = self._predict(work, K_work, stamp)
         hands = sorted(pred, key=lambda h: -h.score)[: self.max_hands]
@@ -365,6 +406,9 @@ __all__ = [
     "available_backends",
     "resolve_device",
     "prepare_image",
+    "stream_timestamp",
+    "STREAM_RESTART_S",
+    "STREAM_MIN_STEP_S",
     "DEFAULT_MAX_IMAGE_SIDE",
     "HAND_MODELS",
 ]

@@ -172,7 +172,14 @@ def _faces_for(side: str, faces: Any, n_vertices: int) -> np.ndarray | None:
     return np.asarray(faces)
 
 
-def _label_text(hand: Any) -> str:
+def label_text(hand: Any) -> str:
+    """The label of a hand: ``"#<track id> <side> <score>"`` (score with 2 decimals), without
+    ``#<track id>`` for an untracked hand (``track_id`` 0 or missing), e.g. ``"#3 left 0.87"``.
+
+    ``hand``: a ``HandResult`` or any object with ``handedness`` (str), ``score`` (float) and
+    optionally ``track_id`` (int); missing fields read ``"?"`` and ``nan``. Raises nothing
+    for such objects. Used by :func:`draw_hands` and the ROS markers.
+    """
     text = f"{getattr(hand, 'handedness', '?')} {float(getattr(hand, 'score', float('nan'))):.2f}"
     track = int(getattr(hand, "track_id", 0) or 0)
     return f"#{track} {text}" if track else text
@@ -232,7 +239,7 @@ def draw_hands(image_rgb: np.ndarray, hands: Iterable[Any], K: np.ndarray | None
             else:
                 continue
             color = HAND_COLORS.get(getattr(hand, "handedness", ""), (200, 200, 200))
-            draw_label(out, _label_text(hand), org, color, scale=max(0.4, min(h, w) / 900))
+            draw_label(out, label_text(hand), org, color, scale=max(0.4, min(h, w) / 900))
     return out
 
 

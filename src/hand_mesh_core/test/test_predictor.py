@@ -21,6 +21,7 @@ from hand_mesh_core.predictor import (
     prepare_image,
     register_backend,
     resolve_device,
+    stream_timestamp,
 )
 from hand_mesh_core.results import HandResult, Prediction, bbox_from_points
 
@@ -148,3 +149,31 @@ def test_tiny_image_reaches_the_backend_unchanged():
     predictor = PlantedBackend(device="cpu")
     predictor.predict(np.zeros((8, 8, 4), np.uint8))
     assert predictor.seen[-1][0] == (8, 8, 3)
+
+
+def test_stream_timestamp_keeps_time_increasing_and_restarts_after_a_jump_back():
+    assert stream_timestamp(5.0, None) == (5.0, False)
+    assert stream_timestamp(5.1, 5.0) == (5.1, False)
+    for same_or_earlier in (5.0, 4.5, 4.0):  # up to 1 s back: moved 1 ms past the previous frame
+        t, restart = stream_timestamp(same_or_earlier, 5.0)
+        assert t == pytest.approx(5.001) and not restart
+    assert stream_timestamp(3.9, 5.0) == (3.9, True)  # more than 1 s back: a new stream
+
+
+def test_stream_mode_clamps_frame_times_and_resets_on_a_jump_back():
+    predictor = PlantedBackend(device="cpu", video=True)
+    image = np.zeros((30, 40, 3), np.uint8)
+    for t in (10.0, 10.0, 9.5):
+        predictor.predict(image, timestamp=t)
+    assert [s[2] for s in predictor.seen] == pytest.approx([10.0, 10.001, 10.002])
+    resets = []
+    reset = predictor.reset
+    predictor.reset = lambda: (resets.append(1), reset())
+    predictor.predict(image, timestamp=10.1)
+    assert predictor.stream_restarts == 0 and not resets
+    predictor.predict(image, timestamp=2.0)  # a bag played again
+    assert predictor.seen[-1][2] == 2.0 and predictor.stream_restarts == 1 and len(resets) == 1
+    image_mode = PlantedBackend(device="cpu")
+    image_mode.predict(image, timestamp=10.0)
+    image_mode.predict(image, timestamp=2.0)
+    assert [s[2] for s in image_mode.seen] == [10.0, 2.0] and image_mode.stream_restarts == 0

@@ -11,7 +11,19 @@ from __future__ import annotations
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 
-from hand_mesh_core.camera import implausible_intrinsics, validate_intrinsics
+from hand_mesh_core.camera import PLAUSIBLE_FOV_DEG, implausible_intrinsics, validate_intrinsics
+
+
+def fov_problem(hfov_deg: float) -> str | None:
+    """Why ``hfov_deg`` (a horizontal field of view in degrees, as the nodes'
+    ``default_hfov_deg`` / ``hfov_deg`` parameters) gives no ``K``, or None when it does.
+
+    Accepted: strictly inside :data:`hand_mesh_core.camera.PLAUSIBLE_FOV_DEG` (1 to 179
+    degrees), the range :func:`hand_mesh_core.camera.intrinsics_from_fov` takes. A
+    :class:`~hand_mesh_ros.parameter_specs.ParameterSpec` ``check``; raises nothing.
+    """
+    low, high = PLAUSIBLE_FOV_DEG
+    return None if low < hfov_deg < high else f"must be strictly between {low:g} and {high:g} degrees"
 
 
 def camera_info_msg(K: np.ndarray, width: int, height: int) -> CameraInfo:

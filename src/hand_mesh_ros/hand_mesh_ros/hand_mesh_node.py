@@ -70,7 +70,7 @@ from visualization_msgs.msg import MarkerArray
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.predictor import create_predictor
 from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-from hand_mesh_ros.camera_info import camera_info_problem, intrinsics_from_camera_info
+from hand_mesh_ros.camera_info import camera_info_problem, fov_problem, intrinsics_from_camera_info
 from hand_mesh_ros.diagnostics import NodeStats, diagnostic_array
 from hand_mesh_ros.image_conversion import (
     MAX_PIXELS, ImageConversionError, msg_to_rgb, pixel_limit, rgb_to_image_msg, validate_msg)
@@ -115,10 +115,6 @@ WORKER_JOIN_S = 30.0
 
 #: Seconds between two log lines about malformed images / inference errors.
 LOG_THROTTLE_S = 5.0
-
-
-def _open_fov(value: float) -> str | None:
-    return None if 1.0 < value < 179.0 else "must be strictly between 1 and 179 degrees"
 
 
 def _weights_file(value: str) -> str | None:
@@ -168,7 +164,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("use_camera_info", True, "use intrinsics from 'camera_info'; false = always default_hfov_deg"),
     ParameterSpec("default_hfov_deg", DEFAULT_HFOV_DEG,
                   "horizontal field of view (degrees) for K when no camera_info has arrived",
-                  value_range=(1.0, 179.0), check=_open_fov),
+                  value_range=(1.0, 179.0), check=fov_problem),
     ParameterSpec("fallback_frame_id", "camera_optical_frame",
                   "frame_id of the outputs when an image arrives with an empty header.frame_id"),
     ParameterSpec("publish_markers", True, "publish hands/markers (built only while subscribed)"),
@@ -248,7 +244,6 @@ class HandMeshNode(Node):
         self._intrinsics_source = "none yet"
         self._hand_model_name = p["hand_model"]
         self._image_size = "none yet"
-        self._last_ts: float | None = None
         self._previous_snapshot = None
 
         self._meshes_pub = self.create_publisher(HandMeshArray, "hands/meshes", OUTPUT_QOS)
@@ -409,19 +404,6 @@ class HandMeshNode(Node):
             enabled = False
         self.predictor.set_smoothing(enabled, min_cutoff=min_cutoff, beta=beta)
 
-    def _stream_timestamp(self, header: Header) -> float:
-        """Seconds for the predictor's stream mode: the image stamp, kept increasing."""
-        ts = _stamp_seconds(header) or time.time()
-        last = self._last_ts
-        if last is not None and ts <= last:
-            if ts < last - 1.0:
-                self.get_logger().info("image time went backwards (bag loop?): video state reset")
-                self.predictor.reset()
-            else:
-                ts = last + 1e-3
-        self._last_ts = ts
-        return ts
-
     def _work(self) -> None:
         while not self._stop.is_set():
             item = self._slot.take(timeout=0.2)
@@ -449,7 +431,11 @@ class HandMeshNode(Node):
         K, source = self._intrinsics(msg.header, width, height)
         self._intrinsics_source = source
         self._apply_smoothing()
-        prediction = self.predictor.predict(rgb, K, timestamp=self._stream_timestamp(msg.header))
+        restarts = self.predictor.stream_restarts
+        # the core keeps stream times increasing and restarts the stream after a jump back
+        prediction = self.predictor.predict(rgb, K, timestamp=_stamp_seconds(msg.header) or time.time())
+        if self.predictor.stream_restarts != restarts:
+            self.get_logger().info("image time went backwards (bag loop?): video state reset")
         self._hand_model_name = prediction.hand_model
         header = Header(stamp=msg.header.stamp,
                         frame_id=msg.header.frame_id or self.get_parameter("fallback_frame_id").value)

@@ -34,7 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.media import FrameSource
-from hand_mesh_ros.camera_info import camera_info_msg
+from hand_mesh_ros.camera_info import camera_info_msg, fov_problem
 from hand_mesh_ros.image_conversion import rgb_to_image_msg
 from hand_mesh_ros.node_main import STOP_POLL_S, run_node
 from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
@@ -42,10 +42,6 @@ from hand_mesh_ros.parameter_specs import ParameterSpec, declare_parameters
 #: Reliable, keep-last 5: compatible with both reliable and best-effort (sensor-data)
 #: subscribers, and never queues without bound.
 SOURCE_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _open_fov(value: float) -> str | None:
-    return None if 1.0 < value < 179.0 else "must be strictly between 1 and 179 degrees"
 
 
 #: Every parameter of the node (name, default, descriptor, validation).
@@ -60,7 +56,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     *(ParameterSpec(name, 0.0, f"intrinsic {name} in pixels; 0 = derived from hfov_deg", read_only=True,
                     value_range=(0.0, 1e6)) for name in ("fx", "fy", "cx", "cy")),
     ParameterSpec("hfov_deg", DEFAULT_HFOV_DEG, "horizontal field of view (degrees) used when fx/fy are 0",
-                  read_only=True, value_range=(1.0, 179.0), check=_open_fov),
+                  read_only=True, value_range=(1.0, 179.0), check=fov_problem),
     ParameterSpec("max_frames", 0, "stop after this many frames (0 = no limit)", read_only=True,
                   value_range=(0, 2**31 - 1)),
     ParameterSpec("wait_for_subscribers", 0,

@@ -8,7 +8,8 @@ first):
 * ``ns="hand_mesh/skeleton"``, ``id=i``: the 20 bones of the 21 keypoints as a
   ``LINE_LIST`` (:data:`hand_mesh_core.hand_model.SKELETON_EDGES`);
 * ``ns="hand_mesh/label"``, ``id=i``: a ``TEXT_VIEW_FACING`` label ``"#<track id> <side>
-  <score>"`` just above the hand (no ``#<track id>`` for untracked hands).
+  <score>"`` just above the hand (no ``#<track id>`` for untracked hands;
+  :func:`hand_mesh_core.viz.label_text`, the labels of the overlays).
 
 So the markers of a hand that left the image disappear with the next array: none linger.
 All points are in metres in the optical frame of the image header (REP-103); the header
@@ -32,7 +33,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from hand_mesh_core.hand_model import SKELETON_EDGES
 from hand_mesh_core.results import HandResult, Prediction
-from hand_mesh_core.viz import HAND_COLORS
+from hand_mesh_core.viz import HAND_COLORS, label_text
 
 #: RGB colour (0..1) of each side, the colours of :data:`hand_mesh_core.viz.HAND_COLORS`
 #: (right blue, left orange), so markers and overlays agree.
@@ -108,13 +109,6 @@ def _marker(header: Header, ns: str, marker_id: int, kind: int) -> Marker:
     m.pose.orientation.w = 1.0
     m.scale.x = m.scale.y = m.scale.z = 1.0
     return m
-
-
-def label_text(hand: HandResult) -> str:
-    """``"#<track id> <side> <score>"``, without ``#<track id>`` for an untracked hand
-    (the labels of :func:`hand_mesh_core.viz.draw_hands`)."""
-    text = f"{hand.handedness} {hand.score:.2f}"
-    return f"#{hand.track_id} {text}" if hand.track_id else text
 
 
 def hand_markers(hand: HandResult, index: int, faces: np.ndarray | None, header: Header,
