@@ -27,9 +27,10 @@ newer one and counted as dropped, so memory stays bounded and results stay fresh
 the node with a ``SingleThreadedExecutor`` (rclpy's multi-threaded executor is about 10x
 slower per callback with the PyPI wheels, see docs/DEVELOPING.md).
 
-Intrinsics: the ``camera_info`` stamped like the image (one of the last
-:data:`RECENT_CAMERA_INFOS`), else the latest one (scaled when calibrated at another resolution);
-without one (the first frame waits up to :data:`FIRST_INFO_WAIT_S` for it), ``K`` from
+Intrinsics (paired by :class:`~hand_mesh_ros.camera_info.CameraInfoCache`): the
+``camera_info`` stamped like the image (one of the last :data:`RECENT_CAMERA_INFOS`), else the
+latest one (scaled when calibrated at another resolution); without one (the first frame waits
+up to :data:`FIRST_INFO_WAIT_S` for it), ``K`` from
 ``default_hfov_deg`` (a warning is logged once). A camera_info whose K is invalid or
 implausible for the image size (:func:`hand_mesh_core.camera.implausible_intrinsics`) is
 counted in ``camera_infos_rejected``, logged once and ignored: the last good K is used, else
@@ -50,7 +51,6 @@ import os
 # loads, so set before the imports below; a value already in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import collections
 import gc
 import sys
 import threading
@@ -70,7 +70,7 @@ from visualization_msgs.msg import MarkerArray
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
 from hand_mesh_core.predictor import create_predictor
 from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
-from hand_mesh_ros.camera_info import camera_info_problem, fov_problem, intrinsics_from_camera_info
+from hand_mesh_ros.camera_info import FIRST_INFO_WAIT_S, RECENT_CAMERA_INFOS, CameraInfoCache, fov_problem
 from hand_mesh_ros.diagnostics import NodeStats, diagnostic_array
 from hand_mesh_ros.image_conversion import (
     MAX_PIXELS, ImageConversionError, msg_to_rgb, pixel_limit, rgb_to_image_msg, validate_msg)
@@ -102,13 +102,6 @@ OUTPUT_QOS = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=Re
 #: publisher shows up). Measured on the PyPI Kilted wheels (Fast DDS, same host, two
 #: processes): 640x480 rgb8 at 10 Hz, reliable 50/50 delivered, best effort 0/50.
 RELIABLE_IMAGE_QOS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
-
-#: camera_info messages kept to find the one stamped like an image (topics are not ordered).
-RECENT_CAMERA_INFOS = 30
-
-#: The first frame waits this long (s) for a camera_info (it travels on its own topic and
-#: may arrive just after the image) before the default intrinsics are used.
-FIRST_INFO_WAIT_S = 0.5
 
 #: Seconds ``destroy_node`` waits for the worker to finish its frame.
 WORKER_JOIN_S = 30.0
@@ -234,11 +227,7 @@ class HandMeshNode(Node):
         self._max_pixels = p["max_input_pixels"] or pixel_limit(p["max_image_side"])
         self._gaps = SequenceGaps()
         self._last_size: tuple[int, int] = (0, 0)  # (width, height) of the last image that arrived
-        self._last_good_K: tuple[tuple[int, int], np.ndarray] | None = None  # ((width, height), K) last used
-        self._last_good_info: CameraInfo | None = None  # the camera_info of _last_good_K
-        self._camera_info: CameraInfo | None = None  # latest
-        self._info_arrived = threading.Event()
-        self._recent_infos: collections.OrderedDict[tuple[int, int], CameraInfo] = collections.OrderedDict()
+        self._camera_infos = CameraInfoCache(RECENT_CAMERA_INFOS, FIRST_INFO_WAIT_S)
         self._warned_default_k = False
         self._warned_bad_info = False
         self._intrinsics_source = "none yet"
@@ -314,18 +303,13 @@ class HandMeshNode(Node):
         self._slot.put((msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        problem = camera_info_problem(msg, *self._last_size)
+        first = self._camera_infos.latest is None
+        problem = self._camera_infos.add(msg, *self._last_size)
         self.stats.on_camera_info(rejected=problem is not None)
         if problem is not None:
             self._warn_bad_info(problem)
-            return
-        if self._camera_info is None and self._warned_default_k:
+        elif first and self._warned_default_k:
             self.get_logger().info("camera_info arrived: using its intrinsics from now on")
-        self._recent_infos[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
-        while len(self._recent_infos) > RECENT_CAMERA_INFOS:
-            self._recent_infos.popitem(last=False)
-        self._camera_info = msg
-        self._info_arrived.set()
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot(self._slot.dropped, self._slot.pending)
@@ -363,28 +347,16 @@ class HandMeshNode(Node):
                                       "good K, else default_hfov_deg")
 
     def _intrinsics(self, header: Header, width: int, height: int) -> tuple[np.ndarray, str]:
-        if self._intrinsics_source == "none yet" and self.get_parameter("use_camera_info").value:
-            self._info_arrived.wait(FIRST_INFO_WAIT_S)
-        # the camera_info of this very image when it has arrived, else the latest one
-        info = self._recent_infos.get((header.stamp.sec, header.stamp.nanosec), self._camera_info)
-        if info is not None and self.get_parameter("use_camera_info").value:
-            try:
-                K = intrinsics_from_camera_info(info, width, height)
-                self._last_good_K = ((width, height), K)
-                self._last_good_info = info
-                return K, "camera_info"
-            except ValueError as exc:  # implausible for this image's size (unknown when it arrived)
-                # counted once: forgotten, so later frames fall back to the last good one at once
-                self.stats.on_camera_info_rejected()
-                self._warn_bad_info(str(exc))
-                self._recent_infos.pop((info.header.stamp.sec, info.header.stamp.nanosec), None)
-                if self._camera_info is info:
-                    self._camera_info = self._last_good_info
-                if self._last_good_K is not None and self._last_good_K[0] == (width, height):
-                    return self._last_good_K[1], "camera_info"
+        use_camera_info = self.get_parameter("use_camera_info").value
+        paired = self._camera_infos.intrinsics(header.stamp, width, height, use_camera_info)
+        if paired.rejected is not None:  # implausible for this image's size (unknown when it arrived)
+            self.stats.on_camera_info_rejected()  # counted once: the cache forgot it
+            self._warn_bad_info(paired.rejected)
+        if paired.K is not None:
+            return paired.K, "camera_info"
         hfov = self.get_parameter("default_hfov_deg").value
         K = intrinsics_from_fov(width, height, hfov)
-        if not self._warned_default_k and self.get_parameter("use_camera_info").value:
+        if not self._warned_default_k and use_camera_info:
             self._warned_default_k = True
             self.get_logger().warning(
                 f"no camera_info on {self._info_sub.topic_name}: using default intrinsics from "

@@ -56,8 +56,8 @@ class Rig:
             info = camera_info_msg(K, msg.width, msg.height)
             info.header = msg.header
             self.info_pub.publish(info)
-            assert spin_until(self.executor, lambda: self.node._camera_info is not None
-                              and self.node._camera_info.header.stamp == info.header.stamp, 5)
+            assert spin_until(self.executor, lambda: self.node._camera_infos.latest is not None
+                              and self.node._camera_infos.latest.header.stamp == info.header.stamp, 5)
         n, received = len(self.meshes), self.node.stats.received
         self.image_pub.publish(msg)
         if not expect_result:  # wait until the node took it (its reader keeps only the last 2)
