@@ -294,18 +294,4 @@ class Prediction(list):
         return draw_hands(image, self, **kwargs)
 
 
-def bbox_from_points(points_2d: np.ndarray, margin: float = 0.0) -> np.ndarray:
-    """Axis-aligned box ``(x0, y0, x1, y1)`` float32 around ``[N, 2]`` pixel points.
-
-    ``margin`` grows each side by that fraction of the box's larger side. Raises
-    ``ValueError`` for an empty or non-finite input.
-    """
-    pts = np.asarray(points_2d, dtype=np.float64).reshape(-1, 2)
-    if len(pts) == 0 or not np.isfinite(pts).all():
-        raise ValueError("bbox_from_points needs at least one finite point")
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    pad = margin * float(max(hi - lo))
-    return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], dtype=np.float32)
-
-
-__all__ = ["HandResult", "Prediction", "JSON_FORMAT", "SIDES", "bbox_from_points"]
+__all__ = ["HandResult", "Prediction", "JSON_FORMAT", "SIDES"]

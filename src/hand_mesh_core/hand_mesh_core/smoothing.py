@@ -49,8 +49,9 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import project_np
-from hand_mesh_core.results import HandResult, bbox_from_points
+from hand_mesh_core.results import HandResult
 
 #: Lever arm (metres) turning the speed of the rotation-matrix columns (rad/s) into m/s.
 HAND_LEVER_M = 0.1

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from hand_mesh_core.evaluation.matching import box_iou
+from hand_mesh_core.boxes import box_iou
 from hand_mesh_core.predictor import Predictor
 from hand_mesh_core.results import HandResult, Prediction
 

@@ -13,7 +13,7 @@ Hungarian algorithm (Kuhn 1955; ``scipy.optimize.linear_sum_assignment``) on the
   when two hands cross: at the crossing the nearest previous wrist may be the other hand's,
   the predicted one is not;
 * ``IoU``: intersection over union of the hand's keypoint box and the track's last box
-  moved by the predicted displacement (:func:`hand_mesh_core.evaluation.matching.box_iou`);
+  moved by the predicted displacement (:func:`hand_mesh_core.boxes.box_iou`);
 * ``side``: a disagreement between the hand's reported handedness and the track's costs
   ``side_cost``; it does not forbid the pair, so a hand keeps its identity when the detector
   flips its handedness for a frame (MediaPipe does on half-visible or ambiguous hands) while,
@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from hand_mesh_core.evaluation.matching import box_iou
+from hand_mesh_core.boxes import box_iou
 from hand_mesh_core.results import SIDES
 
 #: Cost standing for "forbidden" in the assignment matrix (any finite cost is far below).

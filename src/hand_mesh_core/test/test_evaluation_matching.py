@@ -3,17 +3,7 @@
 import numpy as np
 import pytest
 
-from hand_mesh_core.evaluation.matching import DetectionCounts, box_iou, keypoint_cost, match_greedy, match_hungarian
-
-
-def test_box_iou_by_hand():
-    a = np.array([[0.0, 0, 2, 2]])
-    b = np.array([[1.0, 1, 3, 3], [0, 0, 2, 2], [5, 5, 6, 6]])
-    # overlap 1x1 = 1, union 4 + 4 - 1 = 7; identical -> 1; disjoint -> 0
-    np.testing.assert_allclose(box_iou(a, b), [[1 / 7, 1.0, 0.0]])
-    assert box_iou(np.zeros((0, 4)), b).shape == (0, 3)
-    with pytest.raises(ValueError):
-        box_iou(np.array([[2.0, 0, 0, 2]]), b)  # inverted box
+from hand_mesh_core.evaluation.matching import DetectionCounts, keypoint_cost, match_greedy, match_hungarian
 
 
 def test_keypoint_cost_by_hand():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.predictor import (
     DEFAULT_MAX_IMAGE_SIDE,
@@ -23,7 +24,7 @@ from hand_mesh_core.predictor import (
     resolve_device,
     stream_timestamp,
 )
-from hand_mesh_core.results import HandResult, Prediction, bbox_from_points
+from hand_mesh_core.results import HandResult, Prediction
 
 # Three planted hands (21 points each, metres, optical frame) at different depths.
 _RNG = np.random.default_rng(7)

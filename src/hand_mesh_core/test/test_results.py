@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov
 from hand_mesh_core.hand_model import KEYPOINT_NAMES
-from hand_mesh_core.results import JSON_FORMAT, HandResult, Prediction, bbox_from_points
+from hand_mesh_core.results import JSON_FORMAT, HandResult, Prediction
 
 
 def _hand(rng: np.random.Generator, side: str = "right", score: float = 0.9, n_vertices: int = 7) -> HandResult:
@@ -123,10 +124,3 @@ def test_empty_prediction_is_an_empty_list_with_context():
     pred = Prediction([], image_size=(8, 8), K=intrinsics_from_fov(8, 8), backend="two_stage", hand_model="m")
     assert pred == [] and len(pred) == 0 and isinstance(pred, list)
     assert json.loads(pred.to_json())["hands"] == []
-
-
-def test_bbox_from_points_with_margin():
-    box = bbox_from_points(np.array([[10.0, 20.0], [30.0, 60.0]]), margin=0.1)
-    np.testing.assert_allclose(box, [6.0, 16.0, 34.0, 64.0])
-    with pytest.raises(ValueError):
-        bbox_from_points(np.zeros((0, 2)))

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from hand_mesh_core import create_predictor
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.hand_model import HandModel
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.results import HandResult, bbox_from_points
+from hand_mesh_core.results import HandResult
 from hand_mesh_core.smoothing import HandSmoother, OneEuroFilter, SmoothingSettings, smoothing_factor
 
 FPS = 30.0

@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.predictor import Predictor, create_predictor
-from hand_mesh_core.results import HandResult, Prediction, bbox_from_points
+from hand_mesh_core.results import HandResult, Prediction
 from hand_mesh_core.tiling import (
     TILE_OVERLAP,
     TileSpec,

@@ -44,11 +44,11 @@ import cv2
 import numpy as np
 import torch
 
+from hand_mesh_core.boxes import box_iou
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.data.augment import camera_transform, transform_hand
 from hand_mesh_core.data.backgrounds import BackgroundSource
 from hand_mesh_core.data.sample import HandLabel, Sample, visible_in_image
-from hand_mesh_core.evaluation.matching import box_iou
 from hand_mesh_core.hand_model import SKELETON_EDGES
 
 #: Keypoints of the palm polygon (wrist, thumb CMC, index/middle/ring/pinky MCP).

@@ -55,10 +55,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.data.bag_images import is_bag, read_bag_images
 from hand_mesh_core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource, load_rgb
-from hand_mesh_core.results import bbox_from_points
 
 FORMAT = "hand_mesh.pseudo_labels/1"
 INDEX_FILE = "labels.jsonl"

@@ -26,9 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import validate_intrinsics
 from hand_mesh_core.media import load_rgb
-from hand_mesh_core.results import SIDES, bbox_from_points
+from hand_mesh_core.results import SIDES
 
 #: Number of keypoints of every label (MediaPipe / OpenPose order).
 NUM_KEYPOINTS = 21

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from hand_mesh_core.boxes import box_iou
 from hand_mesh_core.camera import project_np
 from hand_mesh_core.data.appearance import random_sh_lighting, skin_albedo, skin_tone
 from hand_mesh_core.data.backgrounds import BackgroundSource
@@ -54,7 +55,6 @@ from hand_mesh_core.data.forearm import forearm_mesh
 from hand_mesh_core.data.hard_rasterizer import rasterize
 from hand_mesh_core.data.pose_sampling import sample_betas, sample_hand_pose
 from hand_mesh_core.data.sample import HandLabel, Sample, visible_in_image
-from hand_mesh_core.evaluation.matching import box_iou
 from hand_mesh_core.hand_model import FINGER_JOINTS, MANO_PARENTS, MANO_TO_KEYPOINTS, TIP_FINGERS
 from hand_mesh_core.render.shading import shade_vertices, vertex_normals
 

@@ -2,7 +2,7 @@
 
 A prediction and a ground-truth hand are compared by a cost (lower is better):
 
-* ``1 - IoU`` of their boxes (:func:`box_iou`; PASCAL VOC / COCO detection matching);
+* ``1 - IoU`` of their boxes (:func:`hand_mesh_core.boxes.box_iou`; PASCAL VOC / COCO detection matching);
 * the mean keypoint distance normalised by the ground-truth hand's size
   (:func:`keypoint_cost`), which does not depend on how a dataset pads its boxes. It is
   the distance counterpart of COCO's object keypoint similarity matching.
@@ -21,33 +21,6 @@ import dataclasses
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-
-def _boxes(b: np.ndarray, name: str) -> np.ndarray:
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if np.size(b) else np.zeros((0, 4))
-    if not np.isfinite(b).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
-    if ((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])).any():
-        raise ValueError(f"{name} must be (x0, y0, x1, y1) with x0 <= x1 and y0 <= y1")
-    return b
-
-
-def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Intersection over union ``[N, M]`` of boxes ``[N, 4]`` and ``[M, 4]`` (x0, y0, x1, y1 pixels).
-
-    Continuous coordinates (area = width x height, no +1). Two empty boxes have IoU 0.
-    Raises ``ValueError`` for inverted or non-finite boxes.
-    """
-    a, b = _boxes(boxes_a, "boxes_a"), _boxes(boxes_b, "boxes_b")
-    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def keypoint_cost(pred_keypoints: np.ndarray, gt_keypoints: np.ndarray, gt_valid: np.ndarray, gt_size: np.ndarray) -> np.ndarray:
@@ -158,4 +131,4 @@ class DetectionCounts:
         return self.labelled_true_positives / n if n else None
 
 
-__all__ = ["box_iou", "keypoint_cost", "match_hungarian", "match_greedy", "DetectionCounts"]
+__all__ = ["keypoint_cost", "match_hungarian", "match_greedy", "DetectionCounts"]

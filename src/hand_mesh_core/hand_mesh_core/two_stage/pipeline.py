@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import project_np
 from hand_mesh_core.predictor import Predictor
-from hand_mesh_core.results import HandResult, Prediction, bbox_from_points
+from hand_mesh_core.results import HandResult, Prediction
 from hand_mesh_core.two_stage.fitting import FitResult, FitSettings, HandFitter
 from hand_mesh_core.two_stage.landmarker import HandLandmarker, HandLandmarks
 from hand_mesh_core.two_stage.tracking import WarmStarts
