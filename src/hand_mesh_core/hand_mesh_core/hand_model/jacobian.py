@@ -31,7 +31,7 @@ import torch
 
 from hand_mesh_core.hand_model import lbs
 from hand_mesh_core.hand_model.keypoints import MANO_PARENTS
-from hand_mesh_core.hand_model.model import Articulation
+from hand_mesh_core.hand_model.lbs import Articulation
 
 _TREE: dict[tuple[torch.dtype, torch.device], dict[str, torch.Tensor]] = {}
 
@@ -74,7 +74,7 @@ class KeypointPass:
     Attributes:
         keypoints: ``[B, 21, 3]`` metres, MediaPipe order (``transl`` added), identical to
             ``HandModel.forward(..., compute_vertices=False).keypoints``.
-        articulation: the posed skeleton (:class:`~hand_mesh_core.hand_model.model.Articulation`).
+        articulation: the posed skeleton (:class:`~hand_mesh_core.hand_model.lbs.Articulation`).
         tip_rest: ``[B, 5, 3]`` rest positions of the fingertip vertices.
     """
 
@@ -91,10 +91,13 @@ def keypoint_pass(model, betas=None, global_orient=None, hand_pose=None, transl=
     Raises:
         ValueError: an input has a wrong shape or the batch sizes differ.
     """
-    betas, global_orient, hand_pose, transl = model._inputs(betas, global_orient, hand_pose, transl)
-    art = model._articulate(betas, global_orient, hand_pose)
-    tip_rest = model._tip_rest(betas, art.feature)
-    keypoints = model._keypoints(art.joints, lbs.skin(tip_rest, model.tip_weights, art.a_rot, art.a_trans))
+    betas, global_orient, hand_pose, transl = model.prepare_inputs(betas, global_orient, hand_pose, transl)
+    # the steps of HandModel.forward(..., compute_vertices=False), see lbs
+    rest_joints = lbs.rest_points(model.j_template, model.j_shapedirs, betas)
+    art = lbs.articulate(global_orient, model.full_pose(hand_pose), rest_joints,
+                         pose_correctives=model.posedirs is not None)
+    tip_rest = lbs.rest_points(model.tip_template, model.tip_shapedirs, betas, art.feature, model.tip_posedirs)
+    keypoints = lbs.keypoints(art.joints, lbs.skin(tip_rest, model.tip_weights, art.a_rot, art.a_trans))
     if transl is not None:
         keypoints = keypoints + transl[:, None]
     return KeypointPass(keypoints, art, tip_rest)
@@ -167,4 +170,4 @@ def keypoint_jacobian(model, done: KeypointPass) -> torch.Tensor:
     if model.pca_basis is not None:
         pose_cols = rot_cols[..., 3:] @ model.pca_basis.T
         rot_cols = torch.cat([rot_cols[..., :3], pose_cols], dim=-1)
-    return torch.cat([rot_cols, shape_cols, transl_cols], dim=-1).index_select(1, model._keypoint_index)
+    return lbs.keypoint_order(torch.cat([rot_cols, shape_cols, transl_cols], dim=-1))

@@ -4,11 +4,18 @@ The formulation is MANO's (Romero et al., "Embodied Hands", SIGGRAPH Asia 2017, 
 spelled out as in ``smplx.lbs``:
 
 1. shape: ``v_shaped = v_template + shapedirs . betas``; joints ``J = J_regressor v_shaped``
-   (here precomputed as ``J = J_template + J_shapedirs . betas``, which is the same linear map).
-2. pose: per-joint rotations ``R_j = exp(pose_j)`` (Rodrigues), optional pose-corrective
-   blend shapes ``posedirs . vec(R_1..15 - I)``.
-3. kinematic chain: ``G_j = G_parent(j) [R_j | J_j - J_parent(j)]``, root ``[R_0 | J_0]``.
-4. skinning: ``v = sum_j w_vj (G_j [v_rest; 1] - G_j [J_j; 0])``.
+   (here precomputed as ``J = J_template + J_shapedirs . betas``, which is the same linear map)
+   (:func:`rest_points`).
+2. pose: per-joint rotations ``R_j = exp(pose_j)`` (Rodrigues, :func:`axis_angle_to_matrix`),
+   optional pose-corrective blend shapes ``posedirs . vec(R_1..15 - I)`` (:func:`pose_feature`,
+   added by :func:`rest_points`).
+3. kinematic chain: ``G_j = G_parent(j) [R_j | J_j - J_parent(j)]``, root ``[R_0 | J_0]``
+   (:func:`forward_kinematics`; steps 1-3 of the skeleton together: :func:`articulate`).
+4. skinning: ``v = sum_j w_vj (G_j [v_rest; 1] - G_j [J_j; 0])`` (:func:`skin`); the 21
+   keypoints are the 16 posed joints and 5 skinned fingertip vertices (:func:`keypoints`).
+
+These pure functions are the steps :class:`~hand_mesh_core.hand_model.HandModel` runs (with
+its buffers as arguments) and that :mod:`.jacobian` differentiates.
 
 Everything is written with plain tensor ops, so autograd, ``float16`` on CUDA and
 ``float64`` for ``gradcheck`` work unchanged. The chain is composed level by level (4 levels,
@@ -20,9 +27,11 @@ possible (constants are built once per dtype and device).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from hand_mesh_core.hand_model.keypoints import KINEMATIC_LEVELS, MANO_PARENTS
+from hand_mesh_core.hand_model.keypoints import KINEMATIC_LEVELS, MANO_PARENTS, MANO_TO_KEYPOINTS
 
 _SMALL_ANGLE_SQ = 1e-6  # rad^2; below it the Taylor series of the Rodrigues factors is used
 
@@ -67,7 +76,89 @@ def _build_constants(dtype: torch.dtype, device: torch.device) -> dict[str, torc
         "homogeneous_row": torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=dtype, device=device),
         "level_order": torch.tensor(LEVEL_ORDER, device=device),
         "mano_from_level": torch.tensor(MANO_FROM_LEVEL, device=device),
+        "keypoint_index": torch.tensor(MANO_TO_KEYPOINTS, device=device),
     }
+
+
+@dataclass
+class Articulation:
+    """The posed skeleton of a batch (steps 1-3, :func:`articulate`).
+
+    Attributes:
+        rotvecs: ``[B, 16, 3]`` axis-angle of each joint (root: global orientation; the
+            full pose, mean pose added), radians, MANO joint order.
+        rot: ``[B, 16, 3, 3]`` their rotation matrices.
+        a_rot, a_trans: ``[B, 16, 3, 3]``, ``[B, 16, 3]`` skinning transforms
+            (:func:`forward_kinematics`).
+        joints: ``[B, 16, 3]`` posed joints (metres, before ``transl``).
+        feature: ``[B, 135]`` pose-corrective feature (:func:`pose_feature`), or None
+            without pose correctives.
+    """
+
+    rotvecs: torch.Tensor
+    rot: torch.Tensor
+    a_rot: torch.Tensor
+    a_trans: torch.Tensor
+    joints: torch.Tensor
+    feature: torch.Tensor | None
+
+
+def rest_points(template: torch.Tensor, shapedirs: torch.Tensor, betas: torch.Tensor,
+                feature: torch.Tensor | None = None, posedirs: torch.Tensor | None = None) -> torch.Tensor:
+    """Steps 1 and 2 for points: shaped rest positions ``[B, N, 3]`` (metres).
+
+    ``template + shapedirs . betas``, plus MANO's pose correctives ``feature @ posedirs``
+    when both are given.
+
+    Args:
+        template: ``[N, 3]`` rest points of the mean shape (vertices, fingertip vertices,
+            or joints with ``J_template``).
+        shapedirs: ``[N, 3, S]`` their shape blend shapes.
+        betas: ``[B, S]`` shape coefficients.
+        feature: ``[B, 135]`` pose feature (:func:`pose_feature`), or None.
+        posedirs: ``[135, N * 3]`` pose-corrective blend shapes of these points, or None.
+    """
+    n = template.shape[0]
+    rest = torch.addmm(template.reshape(-1), betas, shapedirs.reshape(n * 3, -1).T)
+    if feature is not None and posedirs is not None:
+        rest = rest + feature @ posedirs
+    return rest.reshape(betas.shape[0], n, 3)
+
+
+def articulate(global_orient: torch.Tensor, full_hand_pose: torch.Tensor, rest_joints: torch.Tensor,
+               pose_correctives: bool = False) -> Articulation:
+    """Steps 2-3 for the skeleton: rotations, kinematic chain, posed joints (no translation).
+
+    Args:
+        global_orient: ``[B, 3]`` axis-angle of the root (radians).
+        full_hand_pose: ``[B, 45]`` axis-angle of the 15 other joints relative to their
+            parents (radians; PCA decoded, mean pose added:
+            :meth:`~hand_mesh_core.hand_model.HandModel.full_pose`).
+        rest_joints: ``[B, 16, 3]`` shaped rest joints (metres, :func:`rest_points` of
+            ``J_template``).
+        pose_correctives: also compute the pose-corrective feature (:func:`pose_feature`).
+
+    Returns:
+        :class:`Articulation`.
+    """
+    b = rest_joints.shape[0]
+    rotvecs = torch.cat([global_orient, full_hand_pose], dim=1).reshape(b, 16, 3)
+    rot = axis_angle_to_matrix(rotvecs)
+    a_rot, a_trans, joints = forward_kinematics(rot, rest_joints)
+    feature = pose_feature(rot) if pose_correctives else None
+    return Articulation(rotvecs, rot, a_rot, a_trans, joints, feature)
+
+
+def keypoint_order(points: torch.Tensor) -> torch.Tensor:
+    """Rows ``[B, 21, ...]`` in the order ``(16 MANO joints, 5 fingertips)`` reordered to the
+    21 keypoints (MediaPipe order, :data:`~hand_mesh_core.hand_model.keypoints.MANO_TO_KEYPOINTS`)."""
+    return points.index_select(1, _constants(points.dtype, points.device)["keypoint_index"])
+
+
+def keypoints(joints: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
+    """``[B, 21, 3]`` keypoints (MediaPipe order) from posed joints ``[B, 16, 3]`` and posed
+    fingertip vertices ``[B, 5, 3]`` (thumb, index, middle, ring, pinky)."""
+    return keypoint_order(torch.cat([joints, tips], dim=1))
 
 
 def skew(v: torch.Tensor) -> torch.Tensor:

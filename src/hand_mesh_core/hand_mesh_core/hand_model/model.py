@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hand_mesh_core.hand_model import lbs
-from hand_mesh_core.hand_model.keypoints import MANO_PARENTS, MANO_TO_KEYPOINTS
+from hand_mesh_core.hand_model import jacobian, lbs
+from hand_mesh_core.hand_model.keypoints import MANO_PARENTS
 from hand_mesh_core.hand_model.model_data import SIDES, HandModelData
 
 BACKENDS = ("open", "mano")
@@ -52,28 +52,6 @@ class HandModelOutput:
     vertices: torch.Tensor | None
     joints: torch.Tensor
     keypoints: torch.Tensor
-
-
-@dataclass
-class Articulation:
-    """The posed skeleton of a batch (internal step of :meth:`HandModel.forward`).
-
-    Attributes:
-        rotvecs: ``[B, 16, 3]`` axis-angle of each joint (root: global orientation; the
-            full pose, mean pose added), radians, MANO joint order.
-        rot: ``[B, 16, 3, 3]`` their rotation matrices.
-        a_rot, a_trans: ``[B, 16, 3, 3]``, ``[B, 16, 3]`` skinning transforms
-            (:func:`.lbs.forward_kinematics`).
-        joints: ``[B, 16, 3]`` posed joints (metres, before ``transl``).
-        feature: ``[B, 135]`` pose-corrective feature, or None without ``posedirs``.
-    """
-
-    rotvecs: torch.Tensor
-    rot: torch.Tensor
-    a_rot: torch.Tensor
-    a_trans: torch.Tensor
-    joints: torch.Tensor
-    feature: torch.Tensor | None
 
 
 def load_model_data(side: str = "right", backend: str = "open",
@@ -178,8 +156,6 @@ class HandModel(nn.Module):
         uvs = data.uvs if data.uvs is not None else np.zeros((data.num_vertices, 2))
         self.register_buffer("uvs", _f64(uvs).to(dt))
         self.register_buffer("tip_vertex_ids", tips)
-        # index of each keypoint in concat(joints, tips) (derived constant, not saved)
-        self.register_buffer("_keypoint_index", torch.tensor(MANO_TO_KEYPOINTS), persistent=False)
         if data.face_uvs is not None:
             self.register_buffer("face_uvs", _f64(data.face_uvs).to(dt))
         else:
@@ -295,19 +271,20 @@ class HandModel(nn.Module):
         Raises:
             ValueError: an input has a wrong shape or the batch sizes differ.
         """
-        betas, global_orient, hand_pose, transl = self._inputs(betas, global_orient, hand_pose, transl)
-        art = self._articulate(betas, global_orient, hand_pose)
+        betas, global_orient, hand_pose, transl = self.prepare_inputs(betas, global_orient, hand_pose, transl)
+        # the steps of lbs (MANO, see its module docstring): 1-3 for the skeleton
+        rest_joints = lbs.rest_points(self.j_template, self.j_shapedirs, betas)
+        art = lbs.articulate(global_orient, self.full_pose(hand_pose), rest_joints,
+                             pose_correctives=self.posedirs is not None)
         vertices = None
-        if compute_vertices:
-            b, n = betas.shape[0], self.num_vertices
-            rest = torch.addmm(self.v_template.reshape(-1), betas, self.shapedirs.reshape(n * 3, -1).T)
-            if art.feature is not None:
-                rest = rest + art.feature @ self.posedirs
-            vertices = lbs.skin(rest.reshape(b, n, 3), self.lbs_weights, art.a_rot, art.a_trans)
+        if compute_vertices:  # 1, 2 and 4 for the whole mesh
+            rest = lbs.rest_points(self.v_template, self.shapedirs, betas, art.feature, self.posedirs)
+            vertices = lbs.skin(rest, self.lbs_weights, art.a_rot, art.a_trans)
             tips = vertices.index_select(1, self.tip_vertex_ids)
-        else:
-            tips = lbs.skin(self._tip_rest(betas, art.feature), self.tip_weights, art.a_rot, art.a_trans)
-        keypoints = self._keypoints(art.joints, tips)
+        else:  # for the 5 fingertip vertices only
+            tip_rest = lbs.rest_points(self.tip_template, self.tip_shapedirs, betas, art.feature, self.tip_posedirs)
+            tips = lbs.skin(tip_rest, self.tip_weights, art.a_rot, art.a_trans)
+        keypoints = lbs.keypoints(art.joints, tips)
         joints = art.joints
         if transl is not None:
             offset = transl[:, None]
@@ -326,14 +303,20 @@ class HandModel(nn.Module):
         with ``P = 3 + pose_dim + num_betas + 3`` columns ``[global_orient, hand_pose, betas,
         transl]``.
         """
-        from hand_mesh_core.hand_model.jacobian import keypoints_with_jacobian
-
-        return keypoints_with_jacobian(self, betas, global_orient, hand_pose, transl)
+        return jacobian.keypoints_with_jacobian(self, betas, global_orient, hand_pose, transl)
 
     # ------------------------------------------------------------------ forward steps
-    def _inputs(self, betas, global_orient, hand_pose, transl):
-        """Checked inputs ``(betas [B, S], global_orient [B, 3], hand_pose [B, pose_dim],
-        transl [B, 3] or None)`` on the model's device and dtype, zeros for missing ones."""
+    def prepare_inputs(self, betas=None, global_orient=None, hand_pose=None, transl=None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The inputs of :meth:`forward` checked and completed: ``(betas [B, S],
+        global_orient [B, 3], hand_pose [B, pose_dim], transl [B, 3] or None)`` on the
+        model's device and dtype (tensors keep their autograd graph), zeros for missing
+        ones (``transl`` stays None). The batch size comes from the inputs given (1 when
+        none is).
+
+        Raises:
+            ValueError: an input has a wrong shape or the batch sizes differ.
+        """
         given = [x for x in (betas, global_orient, hand_pose, transl) if x is not None]
         batch = len(given[0]) if given and getattr(given[0], "ndim", 1) > 0 else None
         betas = self._input(betas, "betas", self.num_betas, batch)
@@ -349,30 +332,6 @@ class HandModel(nn.Module):
         if hand_pose is None:
             hand_pose = zeros(b, self.pose_dim)
         return betas, global_orient, hand_pose, transl
-
-    def _articulate(self, betas: torch.Tensor, global_orient: torch.Tensor,
-                    hand_pose: torch.Tensor) -> Articulation:
-        """Shape and pose the skeleton (MANO steps 1-3, see :mod:`.lbs`), no translation."""
-        b = betas.shape[0]
-        joints_rest = torch.addmm(self.j_template.reshape(-1), betas, self.j_shapedirs.reshape(48, -1).T)
-        rotvecs = torch.cat([global_orient, self.full_pose(hand_pose)], dim=1).reshape(b, 16, 3)
-        rot = lbs.axis_angle_to_matrix(rotvecs)
-        joints_rest = joints_rest.reshape(b, 16, 3)
-        a_rot, a_trans, joints = lbs.forward_kinematics(rot, joints_rest)
-        feature = lbs.pose_feature(rot) if self.posedirs is not None else None
-        return Articulation(rotvecs, rot, a_rot, a_trans, joints, feature)
-
-    def _tip_rest(self, betas: torch.Tensor, feature: torch.Tensor | None) -> torch.Tensor:
-        """``[B, 5, 3]`` shaped rest positions of the fingertip vertices (with MANO's pose
-        correctives when ``feature`` is given)."""
-        rest = torch.addmm(self.tip_template.reshape(-1), betas, self.tip_shapedirs.reshape(15, -1).T)
-        if feature is not None:
-            rest = rest + feature @ self.tip_posedirs
-        return rest.reshape(betas.shape[0], 5, 3)
-
-    def _keypoints(self, joints: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
-        """``[B, 21, 3]`` keypoints (MediaPipe order) from joints ``[B, 16, 3]`` and tips ``[B, 5, 3]``."""
-        return torch.cat([joints, tips], dim=1).index_select(1, self._keypoint_index)
 
     def pose_prior(self, hand_pose: torch.Tensor) -> torch.Tensor:
         """Joint-limit loss ``[B]`` of ``hand_pose [B, pose_dim]`` with this model's joint
