@@ -19,11 +19,11 @@ from hand_mesh_core.network.model import SingleStageNet
 from hand_mesh_core.runtime import create_engine, runtime_unavailable_reason
 from hand_mesh_core.runtime.onnx_export import (
     INPUT_NAME,
-    OUTPUT_NAMES,
     cached_onnx_path,
     export_onnx,
     export_weights,
     max_abs_difference,
+    output_names,
     read_onnx_info,
 )
 from hand_mesh_core.runtime.onnxruntime_engine import OnnxRuntimeEngine, providers_for
@@ -70,7 +70,7 @@ def test_exported_model_describes_itself(onnx_path, net):
     model = onnx.load(str(onnx_path))
     onnx.checker.check_model(model)
     assert [i.name for i in model.graph.input] == [INPUT_NAME]
-    assert [o.name for o in model.graph.output] == list(OUTPUT_NAMES)
+    assert [o.name for o in model.graph.output] == list(output_names(net)) == list(info.outputs)
     for value in [*model.graph.input, *model.graph.output]:
         dims = value.type.tensor_type.shape.dim
         assert dims[0].dim_param == "batch"  # dynamic batch

@@ -31,6 +31,10 @@ def eval_command(
     out: Path = typer.Option(Path("output/eval"), "--out", help="Folder for eval.md and eval.json."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     weights: Path = typer.Option(None, "--weights", help="single_stage weights file [default: the shipped weights]."),
+    keypoint_refinement: bool = typer.Option(
+        None, "--keypoint-refinement/--no-keypoint-refinement",
+        help="single_stage: refine hands to the keypoint heatmaps (networks with that head) [default: the weights' setting].",
+    ),
 ) -> None:
     """Detection recall/precision, PCK@0.2, normalised 2D error and (RHD, ge_realworld) 3D errors per backend and subset."""
     from hand_mesh_core.evaluation.benchmark import run_benchmark
@@ -49,7 +53,10 @@ def eval_command(
     try:
         if weights is not None and not weights.is_file():
             raise FileNotFoundError(f"--weights: no such file: {weights}")
-        per_backend = {"single_stage": {"weights": weights}} if weights is not None else None
+        single_stage = {"weights": weights} if weights is not None else {}
+        if keypoint_refinement is not None:
+            single_stage["keypoint_refinement"] = keypoint_refinement
+        per_backend = {"single_stage": single_stage} if single_stage else None
         result = run_benchmark(
             names, data, _split(subsets) or None, {"device": device}, per_backend, validation_root=validation
         )

@@ -91,6 +91,21 @@ def handedness_focal_loss(
     return focal_loss(logits, target, mask)
 
 
+def keypoint_heatmap_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Focal loss of the keypoint heatmaps: ``logits``/``target``/``mask`` ``[B, 21, h, w]``.
+
+    Channel ``j`` holds keypoint ``j`` of every hand of the image (CenterNet's joint
+    heatmaps, Zhou et al. 2019); ``mask`` removes the windows of keypoints whose position is
+    unknown. Target from :func:`~hand_mesh_core.network.targets.keypoint_heatmap_targets`.
+    See :func:`focal_loss` for the formula, result and errors.
+    """
+    if logits.ndim != 4 or logits.shape[1] != 21:
+        raise ValueError(f"keypoint heatmap logits must be [B, 21, h, w], got {tuple(logits.shape)}")
+    return focal_loss(logits, target, mask)
+
+
 def side_cross_entropy(
     logits: torch.Tensor, batch_index: torch.Tensor, cells: torch.Tensor, is_right: torch.Tensor,
     known: torch.Tensor | None = None,

@@ -9,13 +9,18 @@ A config has three sections; a YAML file in ``hand_mesh_core/configs/`` (e.g.
     (:class:`~hand_mesh_core.network.neck.FusionNeck` options), ``heads.hidden`` (channels
     of each head's 3x3 conv), ``heads.appearance`` (predict per-vertex albedo + SH light),
     ``heads.num_vertices`` (vertex count of the albedo head; null = the hand model's),
+    ``heads.keypoint_heatmaps`` (the optional 21-channel keypoint heatmap head, ours,
+    :mod:`hand_mesh_core.network.heads`),
     ``hand_model`` (``open`` / ``mano``: whose vertex count the albedo head uses),
     ``depth_ref`` (metres: the depth a zero depth term gives with a camera whose focal
     length equals the input width, about 53 degrees of horizontal field of view; the network
     divides it by ``input_size`` to get metres per network pixel, so the same value suits
     every input size; see :mod:`hand_mesh_core.network.decoding`).
 ``decoding``
-    ``score_threshold``, ``max_hands``, ``nms_kernel`` (:func:`~hand_mesh_core.network.decoding.find_peaks`).
+    ``score_threshold``, ``max_hands``, ``nms_kernel`` (:func:`~hand_mesh_core.network.decoding.find_peaks`);
+    ``keypoint_refinement`` (``enabled``, ``min_score``, ``window``): the decode-time
+    refinement of the hand model to the keypoint heatmaps, used only by networks that have
+    that head (:mod:`hand_mesh_core.network.keypoint_refinement`).
 ``loss``
     weight of each term of :mod:`hand_mesh_core.network.objective`. Defaults are the
     authors' (``../shared/notes/method.md``): centre x100, handedness x100, 2D keypoints
@@ -24,7 +29,10 @@ A config has three sections; a YAML file in ``hand_mesh_core/configs/`` (e.g.
     :func:`~hand_mesh_core.losses.heatmap.side_cross_entropy`) is x100 like the handedness
     map it sharpens. The 3D weights (joints, vertices, wrist position) are ours: the
     notes give no figure; 100 on an L1 in metres makes a 1 cm error cost 1, like the others'
-    typical values at convergence. A weight of 0 disables its term.
+    typical values at convergence. ``keypoint_heatmap`` (ours, the focal loss of the
+    optional keypoint heatmap head) is x100 like the centre heatmap, as CenterNet weighs its
+    joint heatmaps like its centre heatmap; it counts only for networks with that head. A
+    weight of 0 disables its term.
 ``objective``
     ``render_size``: side (pixels) of the square images the rendering losses compare at
     (the network input is resized to it; smaller is faster on CPU).
@@ -46,10 +54,11 @@ DEFAULTS: dict[str, Any] = {
         "hand_model": "open",
         "backbone": {"name": "palm", "options": {}},
         "neck": {"channels": 64, "lateral_channels": 64, "upsample": "bilinear", "l2_scale": 10.0},
-        "heads": {"hidden": 64, "appearance": True, "num_vertices": None},
+        "heads": {"hidden": 64, "appearance": True, "num_vertices": None, "keypoint_heatmaps": False},
         "depth_ref": 0.5,
     },
-    "decoding": {"score_threshold": 0.3, "max_hands": 8, "nms_kernel": 5},
+    "decoding": {"score_threshold": 0.3, "max_hands": 8, "nms_kernel": 5,
+                 "keypoint_refinement": {"enabled": True, "min_score": 0.2, "window": 0.25}},
     "loss": {
         "centre": 100.0,
         "handedness": 100.0,
@@ -63,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "joints_3d": 100.0,
         "vertices_3d": 100.0,
         "wrist_3d": 100.0,
+        "keypoint_heatmap": 100.0,
     },
     "objective": {"render_size": 128},
 }
@@ -143,6 +153,9 @@ def _check(cfg: DictConfig) -> None:
         raise ValueError(f"decoding.max_hands must be >= 1, got {d.max_hands}")
     if int(d.nms_kernel) < 1 or int(d.nms_kernel) % 2 == 0:
         raise ValueError(f"decoding.nms_kernel must be a positive odd integer, got {d.nms_kernel}")
+    r = d.keypoint_refinement
+    if not 0.0 <= float(r.min_score) <= 1.0 or not float(r.window) > 0:
+        raise ValueError(f"decoding.keypoint_refinement needs min_score in [0, 1] and window > 0, got {r.min_score}, {r.window}")
     if int(cfg.objective.render_size) <= 0:
         raise ValueError(f"objective.render_size must be positive, got {cfg.objective.render_size}")
     for key, weight in cfg.loss.items():

@@ -14,6 +14,13 @@ the dense convolution). The result equals gathering a dense head's output at the
 no longer depends on the map size and the per-vertex albedo (V x 3 channels) is affordable.
 Albedo and lighting are therefore per hand, gathered at the centre like the parameters.
 
+Ours, optional (``model.heads.keypoint_heatmaps``): a dense 21-channel keypoint heatmap
+head (the same 3x3 conv + ReLU + 1x1 conv), one channel per keypoint in the hand model's
+21-keypoint order, as the joint heatmaps of CenterNet's pose head (Zhou et al. 2019,
+"Objects as Points", ``hm_hp``). It gives the shared map dense 2D supervision and decoding
+a 2D observation of every keypoint to refine the hand model against
+(:mod:`hand_mesh_core.network.keypoint_refinement`). Not in Ren, Zhu, Zhang (2023).
+
 Parameter layout of one set (61 numbers), see :data:`PARAM_SLICES`:
 ``global_orient`` 3 (axis-angle, radians, camera optical frame), ``hand_pose`` 45
 (axis-angle, radians, MANO order, relative to parents), ``betas`` 10, ``offset`` 2 (image
@@ -45,6 +52,7 @@ PARAM_SLICES = {
 }
 PARAMS_PER_SIDE = 61
 NUM_SH_COEFFS = 27  # 9 second-order spherical-harmonic coefficients x RGB
+NUM_KEYPOINTS = 21  # channels of the optional keypoint heatmap head
 
 #: Mean skin albedo (linear RGB in [0, 1]) that the albedo head's residual is added to;
 #: a mid-tone skin colour, the average of the FreiHAND-style skin patches used by the
@@ -150,11 +158,13 @@ class SingleStageHeads(nn.Module):
     Per-hand outputs: :meth:`parameters` ``[N, 122]`` and :meth:`appearance`.
     """
 
-    def __init__(self, in_channels: int, hidden: int = 64, num_vertices: int = 0) -> None:
+    def __init__(self, in_channels: int, hidden: int = 64, num_vertices: int = 0,
+                 keypoint_heatmaps: bool = False) -> None:
         super().__init__()
         prior = -math.log((1 - HEATMAP_PRIOR) / HEATMAP_PRIOR)
         self.centre = DenseHead(in_channels, hidden, 1, bias=prior)
         self.handedness = DenseHead(in_channels, hidden, 2, bias=prior)
+        self.keypoints = DenseHead(in_channels, hidden, NUM_KEYPOINTS, bias=prior) if keypoint_heatmaps else None
         self.params = PeakHead(in_channels, hidden, 2 * PARAMS_PER_SIDE)
         self.num_vertices = int(num_vertices)
         self.appearance_head = (
@@ -165,7 +175,10 @@ class SingleStageHeads(nn.Module):
         self.register_buffer("sh_base", uniform_sh(1.0).reshape(NUM_SH_COEFFS), persistent=False)
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"centre": self.centre(features), "handedness": self.handedness(features)}
+        out = {"centre": self.centre(features), "handedness": self.handedness(features)}
+        if self.keypoints is not None:
+            out["keypoint_heatmaps"] = self.keypoints(features)
+        return out
 
     def parameters_at(self, features: torch.Tensor, batch_index: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
         """Both parameter sets at the given cells, ``[N, 122]`` (left ``0:61``, right ``61:122``)."""

@@ -59,8 +59,9 @@ class SingleStageNet(nn.Module):
 
     ``forward(images)``: ``images`` ``[B, 3, S, S]`` float RGB in ``[0, 1]`` (letterboxed,
     :mod:`.letterbox`); returns ``{"centre": [B, 1, S/4, S/4], "handedness": [B, 2, S/4,
-    S/4], "features": [B, C, S/4, S/4]}`` (logits, logits, shared map). Raises
-    ``ValueError`` for an input of another shape.
+    S/4], "features": [B, C, S/4, S/4]}`` (logits, logits, shared map), plus
+    ``"keypoint_heatmaps": [B, 21, S/4, S/4]`` logits when the config enables that head.
+    Raises ``ValueError`` for an input of another shape.
     """
 
     def __init__(self, config: Any = None, pretrained_backbone: bool = True) -> None:
@@ -80,7 +81,8 @@ class SingleStageNet(nn.Module):
             options["pretrained"] = False
         self.backbone = build_backbone(m.backbone.name, **options)
         self.neck = FusionNeck(list(self.backbone.out_channels), list(self.backbone.strides), **dict(m.neck))
-        self.heads = SingleStageHeads(self.neck.out_channels, int(m.heads.hidden), num_vertices)
+        self.heads = SingleStageHeads(self.neck.out_channels, int(m.heads.hidden), num_vertices,
+                                      keypoint_heatmaps=bool(m.heads.keypoint_heatmaps))
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[-2:]) != (self.input_size, self.input_size):
@@ -137,8 +139,13 @@ class SingleStageNet(nn.Module):
         save_file(state, str(path), metadata={"config": config_to_yaml(self.config), "format": "hand_mesh.single_stage/1"})
 
     @classmethod
-    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> SingleStageNet:
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu", config: Any = None) -> SingleStageNet:
         """Build the network described by a file written by :meth:`save` and load its weights.
+
+        ``config`` (anything :func:`load_config` accepts) builds that network instead of the
+        file's and loads the file's tensors into it (fine-tuning with another objective or
+        an added head): parameters of heads the file lacks (names under ``heads.``) keep
+        their initialisation; any other missing, extra or mis-shaped tensor is an error.
 
         Raises ``FileNotFoundError`` for a missing file and
         :class:`~hand_mesh_core.model_files.ModelFileError` (a ``ValueError``, one line naming
@@ -159,9 +166,11 @@ class SingleStageNet(nn.Module):
                 meta = f.metadata() or {}
             if "config" not in meta:
                 raise ValueError("no 'config' metadata: not a SingleStageNet weights file")
-            net = cls(OmegaConf.create(meta["config"]), pretrained_backbone=False)
+            net = cls(OmegaConf.create(meta["config"]) if config is None else config, pretrained_backbone=False)
             state = load_file(str(path), device=str(map_location))
             missing, unexpected = net.load_state_dict(state, strict=False)
+            if config is not None:
+                missing = [k for k in missing if not k.startswith("heads.")]
             if missing or unexpected:
                 raise ValueError(f"does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
         return net.to(map_location)

@@ -18,6 +18,8 @@ wrist_3d        absolute 3D wrist (metric translation), L1 (m)         losses.ke
 vertices_3d     wrist-relative vertices, L1 (m)                        losses.keypoints
 photometric     SH-shaded rendering vs image inside silhouette & mask  losses.rendering
 silhouette      rendered soft silhouette vs hand mask                  losses.rendering
+keypoint_heatmap keypoint heatmap focal loss (ours; networks with the  losses.heatmap
+                keypoint head only)
 =============== ====================================================== ===================
 
 Per-hand terms read the network's parameter head at each labelled hand's centre cell
@@ -39,7 +41,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hand_mesh_core.camera import project
-from hand_mesh_core.losses.heatmap import centre_focal_loss, handedness_focal_loss, side_cross_entropy
+from hand_mesh_core.losses.heatmap import (
+    centre_focal_loss,
+    handedness_focal_loss,
+    keypoint_heatmap_focal_loss,
+    side_cross_entropy,
+)
 from hand_mesh_core.losses.keypoints import (
     bone_direction_loss,
     joint_3d_loss,
@@ -49,12 +56,12 @@ from hand_mesh_core.losses.keypoints import (
 from hand_mesh_core.losses.priors import pose_prior, shape_prior
 from hand_mesh_core.network.decoding import PosedHands, handedness_at, pose_hands, wrist_from_prediction
 from hand_mesh_core.network.heads import split_parameters
-from hand_mesh_core.network.targets import Targets
+from hand_mesh_core.network.targets import Targets, keypoint_heatmap_targets
 
 #: Loss terms in reporting order.
 TERMS = (
     "centre", "handedness", "side", "keypoints_2d", "bone_direction", "pose_prior", "shape_prior",
-    "joints_3d", "wrist_3d", "vertices_3d", "photometric", "silhouette",
+    "joints_3d", "wrist_3d", "vertices_3d", "photometric", "silhouette", "keypoint_heatmap",
 )  # fmt: skip
 
 
@@ -98,6 +105,11 @@ class SingleStageObjective(nn.Module):
         terms = {name: zero for name in TERMS}
         terms["centre"] = centre_focal_loss(outputs["centre"], targets.centre)
         terms["handedness"] = handedness_focal_loss(outputs["handedness"], targets.handedness, targets.handedness_mask)
+        if "keypoint_heatmaps" in outputs and w.get("keypoint_heatmap", 0.0) > 0:
+            B, _, h, wd = outputs["keypoint_heatmaps"].shape
+            heat, mask = keypoint_heatmap_targets(targets.keypoints_2d, targets.keypoint_weight, targets.batch_index,
+                                                  B, (h, wd), net.stride)
+            terms["keypoint_heatmap"] = keypoint_heatmap_focal_loss(outputs["keypoint_heatmaps"], heat, mask)
         hands = None
         b, cells = targets.batch_index, targets.cells
         if b.numel():

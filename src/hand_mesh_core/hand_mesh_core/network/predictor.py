@@ -15,6 +15,7 @@ error — a network with random weights is never run silently.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from hand_mesh_core.camera import intrinsics_from_fov, project, validate_intrinsics
+from hand_mesh_core.network.keypoint_refinement import KeypointRefiner, RefinementSettings
 from hand_mesh_core.network.letterbox import letterbox_image
 from hand_mesh_core.network.model import SingleStageNet
 from hand_mesh_core.paths import ASSETS_DIR
@@ -51,6 +53,10 @@ class SingleStagePredictor(Predictor):
         onnx: an ONNX model exported from ``weights`` (``hand-mesh export``) to run instead.
         runtime_options: the runtime's own options (:func:`hand_mesh_core.runtime.create_engine`),
             e.g. ``{"threads": 2}`` for ONNX Runtime or ``{"cache_dir": ...}`` for TensorRT.
+        keypoint_refinement: refine each hand to the network's keypoint heatmaps
+            (:mod:`.keypoint_refinement`) when the weights have that head; None = the
+            weights' config (``decoding.keypoint_refinement.enabled``). Runtimes whose
+            outputs lack the heatmaps decode without it.
         **options: the common options of :class:`~hand_mesh_core.predictor.Predictor`
             (``device``, ``max_hands``, ``score_threshold``, ``hand_model``, ``mano_path``,
             ``video``, ``max_image_side``). ``max_hands`` and ``score_threshold`` drive the
@@ -82,6 +88,7 @@ class SingleStagePredictor(Predictor):
         runtime: str = "torch",
         onnx: str | Path | None = None,
         runtime_options: dict[str, Any] | None = None,
+        keypoint_refinement: bool | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -111,6 +118,11 @@ class SingleStagePredictor(Predictor):
         first = self.hand_models["right"]
         self.hand_model_name = str(getattr(first, "name", self.hand_model_kind))
         self.faces = {s: m.faces.detach().cpu().numpy().astype(np.int32) for s, m in self.hand_models.items()}
+        settings = RefinementSettings.from_config(self.net.config)
+        if keypoint_refinement is not None:
+            settings = dataclasses.replace(settings, enabled=bool(keypoint_refinement))
+        has_head = self.net.heads.keypoints is not None
+        self.refiner = KeypointRefiner(self.hand_models, settings, self.net.stride) if has_head and settings.enabled else None
 
     @property
     def input_size(self) -> int:
@@ -165,6 +177,8 @@ class SingleStagePredictor(Predictor):
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         hands = self.engine.decode(outputs, K_net, self.hand_models, self.score_threshold, self.max_hands)
+        if self.refiner is not None and "keypoint_heatmaps" in outputs:
+            hands = self.refiner(hands, outputs["keypoint_heatmaps"], K_net)
         predictions = hands_to_predictions(
             hands, [(r.shape[1], r.shape[0]) for r in rgbs], Ks, backend=self.backend,
             hand_model=self.hand_model_name, faces=self.faces,

@@ -20,6 +20,10 @@ Per hand (Ren, Zhu, Zhang, CVIU 2023, and their code):
   certain for hand-annotated data), 0 when unknown. Ours: the authors weight all alike.
 
 A hand without any valid 2D keypoint and without a box cannot be located and is skipped.
+
+Keypoint heatmaps (ours, for the optional keypoint head): built from the per-hand targets
+by :func:`keypoint_heatmap_targets` where the loss is computed, so batches carry no extra
+maps.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ OCCLUDED_KEYPOINT_WEIGHT = 0.5
 
 #: Minimum IoU of the box shift defining the Gaussian radius (CornerNet / CenterNet).
 MIN_OVERLAP = 0.7
+
+#: Radius of a keypoint's Gaussian as a fraction of its hand's size (the longer side of the
+#: box of its known keypoints), in cells, clamped to :data:`KEYPOINT_RADIUS_RANGE`. Ours:
+#: about half the length of a finger segment, so that neighbouring joints stay apart.
+KEYPOINT_RADIUS_FRACTION = 0.08
+KEYPOINT_RADIUS_RANGE = (1.0, 4.0)
 
 
 @dataclasses.dataclass
@@ -232,3 +242,72 @@ def _vertex_targets(labels, hand_models) -> tuple[torch.Tensor | None, torch.Ten
             vertices[i] = out.vertices[0].float().cpu()
             roots[i] = out.joints[0, 0].float().cpu()
     return vertices, roots, has
+
+
+def keypoint_heatmap_targets(
+    keypoints_2d: torch.Tensor,
+    keypoint_weight: torch.Tensor,
+    batch_index: torch.Tensor,
+    num_images: int,
+    map_size: tuple[int, int],
+    stride: int = 4,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Target and mask of the 21-channel keypoint heatmaps from the per-hand labels.
+
+    Channel ``j`` of image ``b`` holds a Gaussian (:func:`~hand_mesh_core.losses.heatmap.render_gaussians`
+    drawing, maximum over hands) peaking at 1 on the cell ``floor(keypoint / stride)`` of
+    keypoint ``j`` of every hand of that image whose keypoint is known (weight > 0), with
+    radius ``KEYPOINT_RADIUS_FRACTION`` x the hand's size in cells (clamped to
+    :data:`KEYPOINT_RADIUS_RANGE`). A keypoint of unknown position masks the hand's box
+    (grown by the radius) out of its channel, so it is not taught as background.
+
+    Args:
+        keypoints_2d: ``[N, 21, 2]`` network-input pixels (:class:`Targets`).
+        keypoint_weight: ``[N, 21]`` (> 0 = known).
+        batch_index: ``[N]`` long, image of each hand.
+        num_images: ``B``.
+        map_size: ``(h, w)`` of the output map (cells).
+        stride: network-input pixels per cell.
+
+    Returns:
+        ``(target, mask)``, both float32 ``[B, 21, h, w]`` on the labels' device; target in
+        ``[0, 1]``, mask 1 where a cell counts. Raises ``ValueError`` on shape mismatch.
+    """
+    n = keypoints_2d.shape[0]
+    if keypoints_2d.shape[1:] != (21, 2) or keypoint_weight.shape != (n, 21) or batch_index.shape != (n,):
+        raise ValueError(f"keypoints_2d [N, 21, 2], keypoint_weight [N, 21] and batch_index [N] expected, got "
+                         f"{tuple(keypoints_2d.shape)}, {tuple(keypoint_weight.shape)}, {tuple(batch_index.shape)}")
+    h, w = map_size
+    device = keypoints_2d.device
+    target = torch.zeros(num_images * 21 * h * w, device=device)
+    mask = torch.ones(num_images, 21, h, w, device=device)
+    known = keypoint_weight > 0
+    has_any = known.any(dim=1)
+    if n == 0 or not bool(has_any.any()):
+        return target.view(num_images, 21, h, w), mask
+    kp = keypoints_2d.float() / stride  # cells
+    far = torch.full_like(kp, 1e9)
+    lo = torch.where(known[..., None], kp, far).amin(dim=1)
+    hi = torch.where(known[..., None], kp, -far).amax(dim=1)
+    size = (hi - lo).clamp(min=0).amax(dim=1)  # [N] cells
+    radius = (KEYPOINT_RADIUS_FRACTION * size).clamp(*KEYPOINT_RADIUS_RANGE).floor()  # [N]
+    hand, joint = known.nonzero(as_tuple=True)
+    cells = kp[hand, joint].floor().long()  # (x, y)
+    r = radius[hand]  # [M]
+    # each Gaussian drawn in its (2 r_max + 1)^2 window only, cells beyond its own r are 0
+    reach = int(KEYPOINT_RADIUS_RANGE[1])
+    offs = torch.arange(-reach, reach + 1, device=device)
+    dy, dx = torch.meshgrid(offs, offs, indexing="ij")
+    dy, dx = dy.reshape(1, -1), dx.reshape(1, -1)  # [1, W]
+    sigma = (2.0 * r[:, None] + 1.0) / 6.0
+    g = torch.exp(-(dx * dx + dy * dy).float() / (2.0 * sigma**2))  # [M, W]
+    rows, cols = cells[:, 1, None] + dy, cells[:, 0, None] + dx
+    inside = (dy.abs() <= r[:, None]) & (dx.abs() <= r[:, None]) & (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    channel = (batch_index[hand] * 21 + joint)[:, None].expand_as(rows)
+    flat = target.view(-1)
+    flat.scatter_reduce_(0, (channel * (h * w) + rows * w + cols)[inside], g[inside], "amax", include_self=True)
+    for i, j in (~known & has_any[:, None]).nonzero().tolist():
+        x0, y0 = (lo[i] - radius[i]).floor().clamp(min=0).long().tolist()
+        x1, y1 = (hi[i] + radius[i]).ceil().long().tolist()
+        mask[batch_index[i], j, y0 : max(y0, y1 + 1), x0 : max(x0, x1 + 1)] = 0.0
+    return target.view(num_images, 21, h, w), mask

@@ -19,6 +19,9 @@ Graph interface (also written into the file's metadata, see :func:`read_onnx_inf
 ``params`` output
     ``[B, 122, S/4, S/4]`` float32: both 61-number parameter sets (left ``0:61``, right
     ``61:122``; layout :data:`hand_mesh_core.network.heads.PARAM_SLICES`) at every cell.
+``keypoint_heatmaps`` output (only networks with the keypoint heatmap head)
+    ``[B, 21, S/4, S/4]`` float32 keypoint-heatmap logits, for the decode-time refinement
+    (:mod:`hand_mesh_core.network.keypoint_refinement`).
 
 The per-hand parameter head, which PyTorch evaluates only at the peaks
 (:class:`hand_mesh_core.network.heads.PeakHead`), is exported dense
@@ -46,7 +49,7 @@ import torch
 from torch import nn
 
 from hand_mesh_core.network.config import config_to_yaml
-from hand_mesh_core.network.heads import PARAM_SLICES, PARAMS_PER_SIDE, SIDES
+from hand_mesh_core.network.heads import NUM_KEYPOINTS, PARAM_SLICES, PARAMS_PER_SIDE, SIDES
 from hand_mesh_core.network.model import SingleStageNet
 from hand_mesh_core.model_files import ModelFileError, reading
 from hand_mesh_core.runtime.cache import default_cache_dir, file_sha256, text_sha256, write_atomically
@@ -59,11 +62,23 @@ ONNX_FORMAT = "hand_mesh.single_stage.onnx/1"
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
 INPUT_NAME = "images"
+#: Outputs every exported model has, in graph order.
 OUTPUT_NAMES = ("centre", "handedness", "params")
+#: Output a network with the keypoint heatmap head adds after :data:`OUTPUT_NAMES`.
+KEYPOINT_OUTPUT = "keypoint_heatmaps"
+#: Channels of each output.
+OUTPUT_CHANNELS = {"centre": 1, "handedness": 2, "params": 2 * PARAMS_PER_SIDE, KEYPOINT_OUTPUT: NUM_KEYPOINTS}
+
+
+def output_names(net: SingleStageNet) -> tuple[str, ...]:
+    """The graph outputs of ``net``: :data:`OUTPUT_NAMES`, plus :data:`KEYPOINT_OUTPUT` when it
+    has the keypoint heatmap head."""
+    return OUTPUT_NAMES + ((KEYPOINT_OUTPUT,) if net.heads.keypoints is not None else ())
 
 
 class DenseOutputs(nn.Module):
-    """A :class:`SingleStageNet` with dense outputs: ``images -> (centre, handedness, params)``.
+    """A :class:`SingleStageNet` with dense outputs: ``images -> (centre, handedness, params)``
+    (and ``keypoint_heatmaps`` last when the network has that head, :func:`output_names`).
 
     Shapes as in the module docstring. Shares (does not copy) the network's modules.
     """
@@ -72,9 +87,10 @@ class DenseOutputs(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.net(images)
-        return out["centre"], out["handedness"], self.net.heads.params.dense(out["features"])
+        dense = (out["centre"], out["handedness"], self.net.heads.params.dense(out["features"]))
+        return dense + ((out[KEYPOINT_OUTPUT],) if KEYPOINT_OUTPUT in out else ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +107,8 @@ class OnnxModelInfo:
         config_yaml: the complete network config (YAML).
         weights_sha256: SHA-256 of the weights file it was exported from ("" if unknown).
         opset: the default-domain opset of the graph.
+        outputs: the graph's output names (:data:`OUTPUT_NAMES`, with
+            :data:`KEYPOINT_OUTPUT` last for networks with the keypoint heatmap head).
     """
 
     path: Path
@@ -104,6 +122,7 @@ class OnnxModelInfo:
     config_yaml: str
     weights_sha256: str
     opset: int
+    outputs: tuple[str, ...] = OUTPUT_NAMES
 
 
 def _metadata(net: SingleStageNet, weights_sha256: str) -> dict[str, str]:
@@ -121,6 +140,7 @@ def _metadata(net: SingleStageNet, weights_sha256: str) -> dict[str, str]:
         "hand_mesh.outputs": (
             f"centre [B, 1, {h}, {h}] logits; handedness [B, 2, {h}, {h}] logits (0 left, 1 right); "
             f"params [B, {2 * PARAMS_PER_SIDE}, {h}, {h}] (left 0:61, right 61:122)"
+            + (f"; {KEYPOINT_OUTPUT} [B, {NUM_KEYPOINTS}, {h}, {h}] logits" if net.heads.keypoints is not None else "")
         ),
         "hand_mesh.param_layout": json.dumps(layout),
         "hand_mesh.input_size": str(s),
@@ -169,7 +189,8 @@ def export_onnx(
     wrapper = DenseOutputs(net).to("cpu").float().eval()
     s = net.input_size
     example = torch.rand(2, 3, s, s, generator=torch.Generator().manual_seed(0))
-    dynamic = {name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)}
+    names = output_names(net)
+    dynamic = {name: {0: "batch"} for name in (INPUT_NAME, *names)}
 
     def write(tmp: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
@@ -183,12 +204,13 @@ def export_onnx(
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             torch.onnx.export(
                 wrapper, (example,), str(tmp), dynamo=False, opset_version=int(opset),
-                input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic,
+                input_names=[INPUT_NAME], output_names=list(names), dynamic_axes=dynamic,
                 do_constant_folding=True,
             )
         model = onnx.load(str(tmp))
         h = s // net.stride
-        for output, channels in zip(model.graph.output, (1, 2, 2 * PARAMS_PER_SIDE)):
+        for output in model.graph.output:
+            channels = OUTPUT_CHANNELS[output.name]
             dims = output.type.tensor_type.shape.dim  # the tracer leaves them symbolic
             for dim, value in zip(dims[1:], (channels, h, h)):
                 dim.Clear()
@@ -280,8 +302,9 @@ def _onnx_info(path: Path) -> OnnxModelInfo:
         )
     inputs = [i.name for i in model.graph.input]
     outputs = [o.name for o in model.graph.output]
-    if inputs != [INPUT_NAME] or outputs != list(OUTPUT_NAMES):
-        raise ValueError(f"inputs {inputs} / outputs {outputs}, expected {[INPUT_NAME]} / {list(OUTPUT_NAMES)}")
+    if inputs != [INPUT_NAME] or outputs not in (list(OUTPUT_NAMES), [*OUTPUT_NAMES, KEYPOINT_OUTPUT]):
+        raise ValueError(f"inputs {inputs} / outputs {outputs}, expected {[INPUT_NAME]} / {list(OUTPUT_NAMES)} "
+                         f"(+ {KEYPOINT_OUTPUT!r})")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return OnnxModelInfo(
         path=path,
@@ -295,6 +318,7 @@ def _onnx_info(path: Path) -> OnnxModelInfo:
         config_yaml=str(meta["hand_mesh.config"]),
         weights_sha256=str(meta.get("hand_mesh.weights_sha256", "")),
         opset=int(opset),
+        outputs=tuple(outputs),
     )
 
 
@@ -303,7 +327,8 @@ def max_abs_difference(net: SingleStageNet, outputs: dict[str, torch.Tensor], im
 
     Args:
         net: the PyTorch network (reference; run in float32 on its own device).
-        outputs: ``{"centre", "handedness", "params"}`` of the other runtime for ``images``.
+        outputs: ``{"centre", "handedness", "params"}`` (and ``keypoint_heatmaps`` for a
+            network with that head) of the other runtime for ``images``.
         images: ``[B, 3, S, S]`` the input both saw.
 
     Returns ``{name: max |other - torch|}``. Raises ``ValueError`` for a missing output or
@@ -318,7 +343,7 @@ def max_abs_difference(net: SingleStageNet, outputs: dict[str, torch.Tensor], im
     finally:
         net.train(was_training)
     result = {}
-    for name, ref in zip(OUTPUT_NAMES, reference):
+    for name, ref in zip(output_names(net), reference):
         if name not in outputs:
             raise ValueError(f"output {name!r} missing")
         other = torch.as_tensor(outputs[name]).to(ref.device).float()

@@ -24,9 +24,7 @@ import numpy as np
 import torch
 
 from hand_mesh_core.runtime.engine import Engine
-from hand_mesh_core.runtime.onnx_export import INPUT_NAME, OUTPUT_NAMES, OnnxModelInfo, read_onnx_info
-
-_OUTPUT_CHANNELS = {"centre": 1, "handedness": 2, "params": 122}
+from hand_mesh_core.runtime.onnx_export import INPUT_NAME, OUTPUT_CHANNELS, OnnxModelInfo, read_onnx_info
 
 
 def providers_for(device: str) -> list:
@@ -62,7 +60,8 @@ class OnnxRuntimeEngine(Engine):
         spinning: let idle intra-op threads spin-wait (lower latency on an otherwise idle
             machine; see the module docstring).
 
-    Outputs ``centre``, ``handedness``, ``params`` (float32, on ``device``). Raises
+    Outputs ``centre``, ``handedness``, ``params`` (and ``keypoint_heatmaps`` when the model
+    has it; float32, on ``device``). Raises
     ``FileNotFoundError`` / ``ValueError`` for a missing or foreign model (see
     :func:`~hand_mesh_core.runtime.onnx_export.read_onnx_info`) and ``RuntimeError`` when
     the CUDA provider is asked for and missing.
@@ -98,17 +97,17 @@ class OnnxRuntimeEngine(Engine):
 
     def _output_shape(self, name: str, batch: int) -> tuple[int, int, int, int]:
         h = self.input_size // self.stride
-        return (batch, _OUTPUT_CHANNELS[name], h, h)
+        return (batch, OUTPUT_CHANNELS[name], h, h)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.device == "cpu":
             x = images.detach().to("cpu", dtype=torch.float32).contiguous()
-            outs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: x.numpy()})
-            return {name: torch.from_numpy(o) for name, o in zip(OUTPUT_NAMES, outs)}
+            outs = self.session.run(list(self.info.outputs), {INPUT_NAME: x.numpy()})
+            return {name: torch.from_numpy(o) for name, o in zip(self.info.outputs, outs)}
         x = images.detach().to(self.device, dtype=torch.float32).contiguous()
         batch = int(x.shape[0])
         outs = {name: torch.empty(self._output_shape(name, batch), device=self.device, dtype=torch.float32)
-                for name in OUTPUT_NAMES}
+                for name in self.info.outputs}
         binding = self.session.io_binding()
         binding.bind_input(INPUT_NAME, "cuda", self._device_index, np.float32, tuple(x.shape), x.data_ptr())
         for name, t in outs.items():

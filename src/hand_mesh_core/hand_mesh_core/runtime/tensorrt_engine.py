@@ -37,7 +37,7 @@ import torch
 
 from hand_mesh_core.runtime.cache import default_cache_dir, file_sha256, text_sha256, write_atomically
 from hand_mesh_core.runtime.engine import Engine
-from hand_mesh_core.runtime.onnx_export import INPUT_NAME, OUTPUT_NAMES, read_onnx_info
+from hand_mesh_core.runtime.onnx_export import INPUT_NAME, read_onnx_info
 
 LOG = logging.getLogger(__name__)
 
@@ -221,7 +221,8 @@ class TensorRTEngine(Engine):
                 raise RuntimeError(f"TensorRT could not deserialize the engine it built, {self.engine_path}")
             self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        expected = {INPUT_NAME, *OUTPUT_NAMES}
+        self.outputs = tuple(info.outputs)
+        expected = {INPUT_NAME, *self.outputs}
         if set(names) != expected:
             raise RuntimeError(f"engine tensors {names} differ from the model's {sorted(expected)}")
         for name in names:
@@ -240,12 +241,12 @@ class TensorRTEngine(Engine):
         x = images.detach().to(self.device, dtype=torch.float32).contiguous()
         if x.shape[0] > self.max_batch:
             chunks = [self.forward(c) for c in x.split(self.max_batch)]
-            return {name: torch.cat([c[name] for c in chunks]) for name in OUTPUT_NAMES}
+            return {name: torch.cat([c[name] for c in chunks]) for name in self.outputs}
         if not self.context.set_input_shape(INPUT_NAME, tuple(x.shape)):
             raise RuntimeError(f"TensorRT rejected input shape {tuple(x.shape)}")
         self.context.set_tensor_address(INPUT_NAME, x.data_ptr())
         outs = {}
-        for name in OUTPUT_NAMES:
+        for name in self.outputs:
             shape = tuple(self.context.get_tensor_shape(name))
             outs[name] = torch.empty(shape, device=self.device, dtype=torch.float32)
             self.context.set_tensor_address(name, outs[name].data_ptr())

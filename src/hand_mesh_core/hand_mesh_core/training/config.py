@@ -10,7 +10,11 @@ of :data:`DEFAULTS`; command-line overrides are OmegaConf dot-list items
     The network config (loss weights included) travels inside every exported weights file.
 ``init_weights``
     a weights file (:meth:`SingleStageNet.save` / :func:`~.export.export_weights`) to start
-    from, or null (the backbone's own pretrained weights, e.g. the palm twin's).
+    from, or null (the backbone's own pretrained weights, e.g. the palm twin's). The
+    network trained is the one of the ``network`` section (its loss weights included); the
+    file's tensors are loaded into it, and heads the file lacks (e.g. a keypoint heatmap
+    head added by ``overrides``) start from their initialisation
+    (:meth:`SingleStageNet.load` with ``config``).
 ``data``
     :mod:`hand_mesh_core.data.datamodule` (sources, weights, batch size, workers).
 ``optim``

@@ -54,9 +54,7 @@ class SingleStageModule(pl.LightningModule):
         self.cfg = OmegaConf.create(container)
         self.net_config = network_config(self.cfg)
         init = self.cfg.get("init_weights")
-        self.net = SingleStageNet.load(init) if init else SingleStageNet(self.net_config)
-        if init:
-            self.net_config = self.net.config
+        self.net = SingleStageNet.load(init, config=self.net_config) if init else SingleStageNet(self.net_config)
         hand_models = {side: HandModel(side, backend=self.net_config.model.hand_model) for side in ("left", "right")}
         for model in hand_models.values():
             model.requires_grad_(False)
