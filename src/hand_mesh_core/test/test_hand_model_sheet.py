@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from typer.testing import CliRunner
 
+from hand_mesh_core.bench.hand_model_sheet import SHEET_POSES, SHEET_SHAPES, render_model_sheet
 from hand_mesh_core.cli import app
-from hand_mesh_core.hand_model.sheet import SHEET_POSES, SHEET_SHAPES, render_model_sheet
 from hand_mesh_core.viz import HAND_COLORS
 
 CELL = 96

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from hand_mesh_core.bench.hand_model_sheet import view_orient
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.hand_model import HandModel, mirror_pose, named_pose
-from hand_mesh_core.hand_model.sheet import view_orient
 from hand_mesh_core.viz import (
     FINGER_COLORS,
     HAND_COLORS,

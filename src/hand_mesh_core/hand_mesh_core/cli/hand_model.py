@@ -4,7 +4,7 @@
   run the converter (:mod:`hand_mesh_core.hand_model.build_open_model`); without ``--glb``
   it downloads the pinned npm package with ``npm pack`` into a temporary folder.
 * ``hand-mesh hand-model sheet --out sheet.png [--backend mano --model-path DIR]``: both
-  hands in 6 poses x 3 shapes (:func:`hand_mesh_core.hand_model.sheet.render_model_sheet`).
+  hands in 6 poses x 3 shapes (:func:`hand_mesh_core.bench.hand_model_sheet.render_model_sheet`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def sheet(
     """Render both hands in 6 poses x 3 shapes (mean, child, large) to a PNG."""
     import cv2
 
-    from hand_mesh_core.hand_model.sheet import SHEET_SHAPES, render_model_sheet
+    from hand_mesh_core.bench.hand_model_sheet import SHEET_SHAPES, render_model_sheet
 
     shapes = SHEET_SHAPES if backend == "open" else {"mean": {}}
     image = render_model_sheet(backend, model_path, shapes=shapes, cell=cell)

@@ -3,6 +3,9 @@
 ``hand-mesh hand-model sheet --out sheet.png`` renders it. Each cell shows one hand, palm
 towards the camera, fingers up, turned ``yaw_deg`` about the vertical axis, at a fixed
 distance (so shape sizes compare across cells); the left hand is the mirrored view.
+
+A picture drawn with the hand model and :mod:`hand_mesh_core.viz`, so it sits above both
+(in ``bench/``, not in ``hand_model/``, which would then import ``viz``).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import math
 import numpy as np
 import torch
 
-from hand_mesh_core.camera import intrinsics_from_fov
+from hand_mesh_core.camera import intrinsics_from_fov, project_np
+from hand_mesh_core.hand_model.lbs import axis_angle_to_matrix, matrix_to_axis_angle
 from hand_mesh_core.hand_model.mirror import mirror_pose
 from hand_mesh_core.hand_model.model import HandModel
 from hand_mesh_core.hand_model.poses import named_pose
+from hand_mesh_core.viz import HAND_COLORS, contact_sheet, draw_skeleton, render_mesh
 
 SHEET_POSES = ("flat", "fist", "point", "pinch", "spread", "thumbs_up")
 
@@ -43,8 +48,6 @@ def view_orient(yaw_deg: float = 25.0, pitch_deg: float = -15.0) -> torch.Tensor
     (-z), thumb (+z) to image right (+x); then ``yaw`` about the camera's y and ``pitch``
     about its x axis.
     """
-    from hand_mesh_core.hand_model.lbs import axis_angle_to_matrix, matrix_to_axis_angle
-
     base = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
     yaw = axis_angle_to_matrix(torch.tensor([0.0, math.radians(yaw_deg), 0.0], dtype=torch.float64))
     pitch = axis_angle_to_matrix(torch.tensor([math.radians(pitch_deg), 0.0, 0.0], dtype=torch.float64))
@@ -59,9 +62,6 @@ def render_model_sheet(backend: str = "open", model_path=None, poses=SHEET_POSES
     Rows: (side, shape); columns: poses. Cells are ``cell`` pixels square, 60-degree field of
     view, the palm centre ``distance`` metres in front of the camera.
     """
-    from hand_mesh_core.camera import project_np
-    from hand_mesh_core.viz import HAND_COLORS, contact_sheet, draw_skeleton, render_mesh
-
     shapes = SHEET_SHAPES if shapes is None else shapes
     models = HandModel.pair(backend, model_path)
     K = intrinsics_from_fov(cell, cell)
