@@ -208,6 +208,98 @@ def _contact_sheet(video: Path, indices: list[int], out: Path, fps: float, count
     return out
 
 
+@dataclasses.dataclass
+class _DemoNodes:
+    """The demo's four nodes (see the module docstring)."""
+
+    hand_mesh: HandMeshNode
+    recorder: McapBagRecorder
+    overlay: OverlayWriter
+    source: ImageSource
+
+
+def _fresh_outputs(output: str | Path) -> tuple[Path, Path, Path]:
+    """``(bag folder, overlay video, contact sheet)`` in ``output``, absolute; creates ``output`` and
+    removes what a previous run left at these paths (the demo owns them)."""
+    output = Path(output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    bag_dir = output / BAG_NAME
+    if bag_dir.exists():
+        shutil.rmtree(bag_dir)  # the demo owns this folder: a new run replaces the last one
+    video_path, sheet_path = output / VIDEO_NAME, output / SHEET_NAME
+    for stale in (video_path, sheet_path):
+        stale.unlink(missing_ok=True)
+    return bag_dir, video_path, sheet_path
+
+
+def _create_nodes(context: rclpy.Context, nodes: list[Node], input_path: str, *, backend: str, device: str,
+                  rate: float, max_frames: int, bag_dir: Path, video_path: Path) -> _DemoNodes:
+    """Create the hand mesh node, the bag recorder, the overlay writer and the image source,
+    in that order, each appended to ``nodes`` as soon as it exists (the caller destroys
+    them, also when a later one fails). Raises what the nodes' constructors raise
+    (``ValueError`` for bad parameters)."""
+    node = HandMeshNode(
+        context=context,
+        parameter_overrides=[Parameter("backend", value=backend), Parameter("device", value=device)],
+        cli_args=["--ros-args", "-r", f"image:={IMAGE_TOPIC}", "-r", f"camera_info:={INFO_TOPIC}"],
+    )
+    nodes.append(node)
+    recorder = McapBagRecorder(
+        bag_dir, {IMAGE_TOPIC: Image, INFO_TOPIC: CameraInfo, MESHES_TOPIC: HandMeshArray,
+                  MARKERS_TOPIC: MarkerArray}, context=context)
+    nodes.append(recorder)
+    overlay = OverlayWriter(video_path, context=context)
+    nodes.append(overlay)
+    source = ImageSource(
+        context=context, namespace="camera",
+        parameter_overrides=[
+            Parameter("source", value=str(input_path)), Parameter("rate", value=float(rate)),
+            Parameter("max_frames", value=int(max_frames)),
+            # the node, the recorder and the overlay writer listen before frame 1
+            Parameter("wait_for_subscribers", value=3),
+        ])
+    nodes.append(source)
+    overlay.fps = source.fps
+    return _DemoNodes(node, recorder, overlay, source)
+
+
+def _play(demo: _DemoNodes, log) -> None:
+    """Wait until the source has published its last frame, then until the node finished it
+    and its results were received (at most 30 s more). Ctrl-C ends the wait early."""
+    node, overlay, recorder = demo.hand_mesh, demo.overlay, demo.recorder
+    try:
+        while not demo.source.finished:
+            time.sleep(0.05)
+        # let the node finish its last frame and the results arrive
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and not (
+                node.idle and len(overlay.hands) >= node.stats.processed
+                and recorder.counts[MARKERS_TOPIC] >= node.stats.processed):
+            time.sleep(0.05)
+        time.sleep(0.3)
+    except KeyboardInterrupt:
+        log("demo: interrupted, writing what was recorded")
+
+
+def _summary(input_path: str, demo: _DemoNodes, wall: float, bag_dir: Path, video_path: Path,
+             sheet_path: Path) -> DemoSummary:
+    """The summary of a finished run (recorder closed, overlay video written); writes the
+    contact sheet when the video has frames."""
+    node, overlay = demo.hand_mesh, demo.overlay
+    lat = np.asarray(overlay.latencies_ms) if overlay.latencies_ms else np.zeros(1)
+    hands = np.asarray(overlay.hands) if overlay.hands else np.zeros(1, int)
+    sheet = _contact_sheet(video_path, overlay.frames_with_hands, sheet_path, overlay.fps) if overlay.written else None
+    return DemoSummary(
+        input=str(input_path), frames_in=demo.source.published, frames_processed=node.stats.processed,
+        frames_dropped=node.dropped, frames_malformed=node.stats.malformed,
+        results_received=len(overlay.hands), hands_per_frame=float(hands.mean()), max_hands=int(hands.max()),
+        frames_with_hands=int((hands > 0).sum()) if overlay.hands else 0,
+        latency_p50_ms=float(np.percentile(lat, 50)), latency_p95_ms=float(np.percentile(lat, 95)),
+        wall_s=wall, bag=bag_dir, bag_counts=dict(demo.recorder.counts),
+        video=video_path if overlay.written else None, contact_sheet=sheet,
+    )
+
+
 def run_demo(
     input_path: str,
     output: str | Path,
@@ -224,14 +316,7 @@ def run_demo(
     ``ValueError`` for bad node parameters.
     """
     FrameSource(input_path)  # fail fast (FileNotFoundError / ValueError) before loading models
-    output = Path(output).resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    bag_dir = output / BAG_NAME
-    if bag_dir.exists():
-        shutil.rmtree(bag_dir)  # the demo owns this folder: a new run replaces the last one
-    video_path, sheet_path = output / VIDEO_NAME, output / SHEET_NAME
-    for stale in (video_path, sheet_path):
-        stale.unlink(missing_ok=True)
+    bag_dir, video_path, sheet_path = _fresh_outputs(output)
 
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -240,62 +325,20 @@ def run_demo(
     t0 = time.monotonic()
     try:
         log(f"demo: loading the {backend} predictor ...")
-        node = HandMeshNode(
-            context=context,
-            parameter_overrides=[Parameter("backend", value=backend), Parameter("device", value=device)],
-            cli_args=["--ros-args", "-r", f"image:={IMAGE_TOPIC}", "-r", f"camera_info:={INFO_TOPIC}"],
-        )
-        nodes.append(node)
-        recorder = McapBagRecorder(
-            bag_dir, {IMAGE_TOPIC: Image, INFO_TOPIC: CameraInfo, MESHES_TOPIC: HandMeshArray,
-                      MARKERS_TOPIC: MarkerArray}, context=context)
-        nodes.append(recorder)
-        overlay = OverlayWriter(video_path, context=context)
-        nodes.append(overlay)
-        source = ImageSource(
-            context=context, namespace="camera",
-            parameter_overrides=[
-                Parameter("source", value=str(input_path)), Parameter("rate", value=float(rate)),
-                Parameter("max_frames", value=int(max_frames)),
-                # the node, the recorder and the overlay writer listen before frame 1
-                Parameter("wait_for_subscribers", value=3),
-            ])
-        nodes.append(source)
-        overlay.fps = source.fps
+        demo = _create_nodes(context, nodes, input_path, backend=backend, device=device, rate=rate,
+                             max_frames=max_frames, bag_dir=bag_dir, video_path=video_path)
         for n in nodes:
             executor.add_node(n)
         spinner = threading.Thread(target=executor.spin, name="demo_executor", daemon=True)
         spinner.start()
         log(f"demo: playing {input_path} ...")
-        try:
-            while not source.finished:
-                time.sleep(0.05)
-            # let the node finish its last frame and the results arrive
-            deadline = time.monotonic() + 30.0
-            while time.monotonic() < deadline and not (
-                    node.idle and len(overlay.hands) >= node.stats.processed
-                    and recorder.counts[MARKERS_TOPIC] >= node.stats.processed):
-                time.sleep(0.05)
-            time.sleep(0.3)
-        except KeyboardInterrupt:
-            log("demo: interrupted, writing what was recorded")
+        _play(demo, log)
         executor.shutdown()
         spinner.join(timeout=5.0)
         wall = time.monotonic() - t0
-        recorder.close()
-        overlay.finish()
-        lat = np.asarray(overlay.latencies_ms) if overlay.latencies_ms else np.zeros(1)
-        hands = np.asarray(overlay.hands) if overlay.hands else np.zeros(1, int)
-        sheet = _contact_sheet(video_path, overlay.frames_with_hands, sheet_path, overlay.fps) if overlay.written else None
-        return DemoSummary(
-            input=str(input_path), frames_in=source.published, frames_processed=node.stats.processed,
-            frames_dropped=node.dropped, frames_malformed=node.stats.malformed,
-            results_received=len(overlay.hands), hands_per_frame=float(hands.mean()), max_hands=int(hands.max()),
-            frames_with_hands=int((hands > 0).sum()) if overlay.hands else 0,
-            latency_p50_ms=float(np.percentile(lat, 50)), latency_p95_ms=float(np.percentile(lat, 95)),
-            wall_s=wall, bag=bag_dir, bag_counts=dict(recorder.counts),
-            video=video_path if overlay.written else None, contact_sheet=sheet,
-        )
+        demo.recorder.close()
+        demo.overlay.finish()
+        return _summary(input_path, demo, wall, bag_dir, video_path, sheet_path)
     finally:
         executor.shutdown()
         for n in reversed(nodes):

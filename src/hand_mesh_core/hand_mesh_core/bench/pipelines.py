@@ -64,7 +64,7 @@ from typing import Any
 
 import numpy as np
 
-from hand_mesh_core.bench.report import cpu_name, latency_summary, markdown_table
+from hand_mesh_core.bench.report import latency_summary, machine_meta, markdown_table
 
 #: Hand counts of the benchmark frames.
 HAND_COUNTS = (1, 2, 4, 8)
@@ -382,6 +382,183 @@ def _untrained_weights(folder: Path) -> Path:
     return path
 
 
+def _bench_env(runtimes: Sequence[str], counts: Sequence[int], two_stage_threshold: float,
+               omp_wait_policy: str) -> dict[str, str]:
+    """Check :func:`run_bench`'s options; returns the environment added to the measured
+    processes (``{"OMP_WAIT_POLICY": ...}``, or empty for ``"inherit"``). Raises
+    ``ValueError`` as :func:`run_bench` documents."""
+    from hand_mesh_core.runtime import RUNTIMES
+
+    for r in runtimes:
+        if r not in RUNTIMES:
+            raise ValueError(f"unknown runtime {r!r}; known: {RUNTIMES}")
+    if not counts or any(int(n) < 1 or int(n) > 8 for n in counts):
+        raise ValueError(f"hand counts must be in 1..8, got {list(counts)}")
+    if not 0.0 <= two_stage_threshold <= 1.0:
+        raise ValueError(f"two_stage_threshold must be in [0, 1], got {two_stage_threshold}")
+    if omp_wait_policy not in ("PASSIVE", "ACTIVE", "inherit"):
+        raise ValueError(f"omp_wait_policy must be PASSIVE, ACTIVE or inherit, got {omp_wait_policy!r}")
+    return {} if omp_wait_policy == "inherit" else {"OMP_WAIT_POLICY": omp_wait_policy}
+
+
+def _image_folder(images: str | Path | None) -> str | Path:
+    """``images``, else ``../shared/data/images``; raises ``FileNotFoundError`` without either."""
+    if images is not None:
+        return images
+    from hand_mesh_core.paths import find_shared_data
+
+    shared = find_shared_data()
+    if shared is None:
+        raise FileNotFoundError("../shared/data not found; pass images=<folder of photos with hands>")
+    return shared / "images"
+
+
+def _compose_frames(images: str | Path, counts: Sequence[int], two_stage_threshold: float,
+                    frame_size: tuple[int, int], grid: tuple[int, int], log: Any) -> tuple[dict, list]:
+    """The benchmark frames ``{hand count: ComposedFrame}`` and the scenes they are made of
+    (:mod:`.multi_hand_frames`), chosen with the reference detector exactly as the measured
+    two_stage pipeline runs it; logs what it finds in each frame."""
+    from hand_mesh_core.bench.multi_hand_frames import collect_scenes, landmarker_detector, select_frames
+    from hand_mesh_core.two_stage.landmarker import HandLandmarker
+
+    landmarker = HandLandmarker(max_hands=max(counts), min_detection_confidence=two_stage_threshold,
+                                min_presence_confidence=two_stage_threshold)
+    try:
+        detect = landmarker_detector(landmarker)
+        scenes = collect_scenes(images, detect)
+        composed = select_frames(scenes, counts, detect, frame_size=frame_size, grid=grid)
+    finally:
+        landmarker.close()
+    for n, f in composed.items():
+        log(f"frame with {n} hands ({', '.join(f.sources)}): MediaPipe finds {f.detected}, {f.matched} of them "
+            f"placed ({f.tried} arrangements tried)")
+    return composed, scenes
+
+
+def _write_frames_sheet(composed: dict, path: Path) -> None:
+    """The frames side by side with their detected counts, as a PNG at ``path``."""
+    import cv2
+
+    from hand_mesh_core.viz import contact_sheet
+
+    sheet = contact_sheet([f.rgb for f in composed.values()], cols=2, labels=[
+        f"{n} hand{'s' if n != 1 else ''}: MediaPipe finds {f.detected} ({f.matched} placed)" for n, f in composed.items()])
+    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def _source_photos(scenes: list, log: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """The photos as they are (not mirrored) where the reference detector finds hands:
+    ``({name: RGB image}, {name: hands found})``."""
+    photo_frames = {sc.source: sc.rgb for sc in scenes if not sc.source.endswith("(mirrored)")}
+    photos_detected = {sc.source: sc.hands for sc in scenes if sc.source in photo_frames}
+    log(f"photos: hands found by MediaPipe {photos_detected}")
+    return photo_frames, photos_detected
+
+
+def _single_stage_weights(weights: str | Path | None, tmp: Path) -> tuple[Path, bool]:
+    """``(weights file, trained)``: ``weights``, else the shipped default, else an untrained
+    light network saved in ``tmp`` (``trained`` False, see the module docstring)."""
+    from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
+
+    trained = weights is not None or DEFAULT_WEIGHTS.is_file()
+    return (Path(weights) if weights is not None else (DEFAULT_WEIGHTS if trained else _untrained_weights(tmp))), trained
+
+
+def _pipeline_specs(runtimes: Sequence[str], device: str, weights_path: Path, trained: bool, counts: Sequence[int],
+                    two_stage: bool, two_stage_threshold: float, tmp: Path) -> list[PipelineSpec | tuple[str, str]]:
+    """What to measure: a :class:`PipelineSpec` per available single-stage runtime (ONNX
+    exported once into ``tmp`` for the runtimes other than torch), ``(name, reason)`` for
+    an unavailable one, then the two_stage pipeline when asked."""
+    from hand_mesh_core.runtime import runtime_unavailable_reason
+    from hand_mesh_core.runtime.onnx_export import export_weights
+
+    base = {"device": device, "weights": str(weights_path)}
+    if trained:
+        base["max_hands"] = max(counts)
+    else:
+        base["score_threshold"] = 0.0
+    specs: list[PipelineSpec | tuple[str, str]] = []
+    onnx_path = None
+    for runtime in runtimes:
+        name = f"single_stage/{runtime}"
+        reason = runtime_unavailable_reason(runtime, device)
+        if reason is not None:
+            specs.append((name, reason))
+            continue
+        options = dict(base, runtime=runtime)
+        if runtime != "torch":
+            onnx_path = onnx_path or export_weights(weights_path, tmp / "model.onnx")
+            options["onnx"] = str(onnx_path)
+        specs.append(PipelineSpec(name, "single_stage", options, force_counts=not trained))
+    if two_stage:
+        specs.append(PipelineSpec("two_stage", "two_stage", {"device": "cpu", "max_hands": max(counts),
+                                                             "score_threshold": two_stage_threshold}))
+    return specs
+
+
+def _measure_specs(specs: list[PipelineSpec | tuple[str, str]], frames: dict[int, np.ndarray], repeats: int,
+                   warmup: int, photo_frames: dict[str, np.ndarray], photos_detected: dict[str, int],
+                   env: dict[str, str], log: Any) -> dict[str, dict[str, Any]]:
+    """Per pipeline name, :func:`measure_pipeline` run in its own process
+    (:func:`run_isolated`), or ``{"error": why}``."""
+    rows: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if isinstance(spec, tuple):
+            rows[spec[0]] = {"error": spec[1]}
+            log(f"{spec[0]}: unavailable ({spec[1]})")
+            continue
+        log(f"measuring {spec.name} ...")
+        rows[spec.name] = run_isolated(measure_pipeline, spec, frames, repeats, warmup, photo_frames,
+                                       photos_detected, env=env)
+        row = rows[spec.name]
+        log(f"  {row.get('error') or {n: round(c['median_ms'], 1) for n, c in row['counts'].items()}}")
+    return rows
+
+
+def _profile_stages(weights_path: Path, counts: Sequence[int], repeats: int, env: dict[str, str],
+                    log: Any) -> list[dict[str, Any]] | None:
+    """The single-stage stage profile (:mod:`.single_stage_profile`) in its own process, or
+    None when it failed (logged)."""
+    from hand_mesh_core.bench.single_stage_profile import profile_single_stage
+
+    log("profiling the single-stage stages ...")
+    stage_rows = run_isolated(profile_single_stage, weights_path, (1, max(counts)), repeats, env=env)
+    if isinstance(stage_rows, dict):  # an error
+        log(f"  profile failed: {stage_rows['error']}")
+        return None
+    return stage_rows
+
+
+def _bench_meta(device: str, env: dict[str, str], *, frame_size: tuple[int, int], grid: tuple[int, int],
+                two_stage_threshold: float, images: str | Path, repeats: int, warmup: int, weights_path: Path,
+                trained: bool, load_before: Sequence[float], scenes: list,
+                photo_frames: dict[str, np.ndarray]) -> dict[str, Any]:
+    """:attr:`BenchResult.meta`: the machine (:func:`~.report.machine_meta`), the settings,
+    the load before and now, the scenes and photo sizes."""
+    import onnxruntime
+
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        **machine_meta(device),
+        "cores": os.cpu_count(),
+        "shared_note": True,
+        "omp_wait_policy": env.get("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "unset")),
+        "onnxruntime": onnxruntime.__version__,
+        "frame_size": list(frame_size),
+        "grid": list(grid),
+        "two_stage_threshold": two_stage_threshold,
+        "images": str(images),
+        "repeats": repeats,
+        "warmup": warmup,
+        "weights": (str(weights_path) if trained else
+                    "untrained light default (palm backbone), score_threshold 0 and max_hands = hands in frame"),
+        "load_before": list(load_before),
+        "load_after": list(os.getloadavg()),
+        "scenes": {sc.source: sc.hands for sc in scenes},
+        "photo_sizes": {name: f"{im.shape[1]}x{im.shape[0]}" for name, im in photo_frames.items()},
+    }
+
+
 def run_bench(
     out: str | Path,
     *,
@@ -429,133 +606,32 @@ def run_bench(
     Raises ``FileNotFoundError`` when no image folder is found and ``ValueError`` for bad
     counts, runtime names or threshold, or photos whose hands cannot make up a count.
     """
-    import cv2
-    import onnxruntime
-    import torch
-
-    from hand_mesh_core.bench.multi_hand_frames import collect_scenes, landmarker_detector, select_frames
-    from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
-    from hand_mesh_core.paths import find_shared_data
     from hand_mesh_core.predictor import resolve_device
-    from hand_mesh_core.runtime import RUNTIMES, runtime_unavailable_reason
-    from hand_mesh_core.runtime.onnx_export import export_weights
-    from hand_mesh_core.two_stage.landmarker import HandLandmarker
-    from hand_mesh_core.viz import contact_sheet
 
-    for r in runtimes:
-        if r not in RUNTIMES:
-            raise ValueError(f"unknown runtime {r!r}; known: {RUNTIMES}")
-    if not counts or any(int(n) < 1 or int(n) > 8 for n in counts):
-        raise ValueError(f"hand counts must be in 1..8, got {list(counts)}")
-    if not 0.0 <= two_stage_threshold <= 1.0:
-        raise ValueError(f"two_stage_threshold must be in [0, 1], got {two_stage_threshold}")
-    if omp_wait_policy not in ("PASSIVE", "ACTIVE", "inherit"):
-        raise ValueError(f"omp_wait_policy must be PASSIVE, ACTIVE or inherit, got {omp_wait_policy!r}")
-    env = {} if omp_wait_policy == "inherit" else {"OMP_WAIT_POLICY": omp_wait_policy}
-    if images is None:
-        shared = find_shared_data()
-        if shared is None:
-            raise FileNotFoundError("../shared/data not found; pass images=<folder of photos with hands>")
-        images = shared / "images"
+    env = _bench_env(runtimes, counts, two_stage_threshold, omp_wait_policy)
+    images = _image_folder(images)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
     load_before = os.getloadavg()
 
-    # the reference detector exactly as the measured two_stage pipeline runs it
-    landmarker = HandLandmarker(max_hands=max(counts), min_detection_confidence=two_stage_threshold,
-                                min_presence_confidence=two_stage_threshold)
-    try:
-        detect = landmarker_detector(landmarker)
-        scenes = collect_scenes(images, detect)
-        composed = select_frames(scenes, counts, detect, frame_size=frame_size, grid=grid)
-    finally:
-        landmarker.close()
+    composed, scenes = _compose_frames(images, counts, two_stage_threshold, frame_size, grid, log)
     frames = {n: f.rgb for n, f in composed.items()}
     frame_info = {n: {"hands": f.hands, "detected": f.detected, "matched": f.matched, "sources": list(f.sources),
                       "tried": f.tried} for n, f in composed.items()}
-    for n, f in composed.items():
-        log(f"frame with {n} hands ({', '.join(f.sources)}): MediaPipe finds {f.detected}, {f.matched} of them "
-            f"placed ({f.tried} arrangements tried)")
-    sheet = contact_sheet(list(frames.values()), cols=2, labels=[
-        f"{n} hand{'s' if n != 1 else ''}: MediaPipe finds {f.detected} ({f.matched} placed)" for n, f in composed.items()])
-    cv2.imwrite(str(out / "frames.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    photo_frames: dict[str, np.ndarray] = {}
-    photos_detected: dict[str, int] = {}
-    if photos:  # the photos as they are (not mirrored), where the reference detector finds hands
-        photo_frames = {sc.source: sc.rgb for sc in scenes if not sc.source.endswith("(mirrored)")}
-        photos_detected = {sc.source: sc.hands for sc in scenes if sc.source in photo_frames}
-        log(f"photos: hands found by MediaPipe {photos_detected}")
+    _write_frames_sheet(composed, out / "frames.png")
+    photo_frames, photos_detected = _source_photos(scenes, log) if photos else ({}, {})
 
     with tempfile.TemporaryDirectory(prefix="hand_mesh_bench_") as tmp:
-        trained = weights is not None or DEFAULT_WEIGHTS.is_file()
-        weights_path = Path(weights) if weights is not None else (DEFAULT_WEIGHTS if trained else _untrained_weights(Path(tmp)))
-        base = {"device": device, "weights": str(weights_path)}
-        if trained:
-            base["max_hands"] = max(counts)
-        else:
-            base["score_threshold"] = 0.0
-        specs: list[PipelineSpec | tuple[str, str]] = []
-        onnx_path = None
-        for runtime in runtimes:
-            name = f"single_stage/{runtime}"
-            reason = runtime_unavailable_reason(runtime, device)
-            if reason is not None:
-                specs.append((name, reason))
-                continue
-            options = dict(base, runtime=runtime)
-            if runtime != "torch":
-                onnx_path = onnx_path or export_weights(weights_path, Path(tmp) / "model.onnx")
-                options["onnx"] = str(onnx_path)
-            specs.append(PipelineSpec(name, "single_stage", options, force_counts=not trained))
-        if two_stage:
-            specs.append(PipelineSpec("two_stage", "two_stage", {"device": "cpu", "max_hands": max(counts),
-                                                                 "score_threshold": two_stage_threshold}))
-        rows: dict[str, dict[str, Any]] = {}
-        for spec in specs:
-            if isinstance(spec, tuple):
-                rows[spec[0]] = {"error": spec[1]}
-                log(f"{spec[0]}: unavailable ({spec[1]})")
-                continue
-            log(f"measuring {spec.name} ...")
-            rows[spec.name] = run_isolated(measure_pipeline, spec, frames, repeats, warmup, photo_frames,
-                                           photos_detected, env=env)
-            row = rows[spec.name]
-            log(f"  {row.get('error') or {n: round(c['median_ms'], 1) for n, c in row['counts'].items()}}")
-        stage_rows = None
-        if profile:
-            from hand_mesh_core.bench.single_stage_profile import profile_single_stage
+        weights_path, trained = _single_stage_weights(weights, Path(tmp))
+        specs = _pipeline_specs(runtimes, device, weights_path, trained, counts, two_stage, two_stage_threshold,
+                                Path(tmp))
+        rows = _measure_specs(specs, frames, repeats, warmup, photo_frames, photos_detected, env, log)
+        stage_rows = _profile_stages(weights_path, counts, repeats, env, log) if profile else None
 
-            log("profiling the single-stage stages ...")
-            stage_rows = run_isolated(profile_single_stage, weights_path, (1, max(counts)), repeats, env=env)
-            if isinstance(stage_rows, dict):  # an error
-                log(f"  profile failed: {stage_rows['error']}")
-                stage_rows = None
-
-    meta = {
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "shared_note": True,
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "omp_wait_policy": env.get("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "unset")),
-        "onnxruntime": onnxruntime.__version__,
-        "frame_size": list(frame_size),
-        "grid": list(grid),
-        "two_stage_threshold": two_stage_threshold,
-        "images": str(images),
-        "repeats": repeats,
-        "warmup": warmup,
-        "weights": (str(weights_path) if trained else
-                    "untrained light default (palm backbone), score_threshold 0 and max_hands = hands in frame"),
-        "load_before": list(load_before),
-        "load_after": list(os.getloadavg()),
-        "scenes": {sc.source: sc.hands for sc in scenes},
-        "photo_sizes": {name: f"{im.shape[1]}x{im.shape[0]}" for name, im in photo_frames.items()},
-    }
+    meta = _bench_meta(device, env, frame_size=frame_size, grid=grid, two_stage_threshold=two_stage_threshold,
+                       images=images, repeats=repeats, warmup=warmup, weights_path=weights_path, trained=trained,
+                       load_before=load_before, scenes=scenes, photo_frames=photo_frames)
     result = BenchResult(meta=meta, frames=frame_info, rows=rows, profile=stage_rows, photos_detected=photos_detected)
     (out / "bench.md").write_text(result.to_markdown())
     result.to_json(out / "bench.json")
