@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "HandModel": "hand_mesh_core.hand_model",
     "HandModelOutput": "hand_mesh_core.hand_model",
-    "create_predictor": "hand_mesh_core.predictor",
+    "create_predictor": "hand_mesh_core.backends",
     "HandResult": "hand_mesh_core.results",
     "Prediction": "hand_mesh_core.results",
     "ModelFileError": "hand_mesh_core.model_files",

@@ -1,6 +1,7 @@
-"""One entry point for every backend: :func:`create_predictor` and the backend registry.
+"""The base class of every backend, :class:`Predictor`, and the input policies it applies.
 
-A backend is a subclass of :class:`Predictor` that implements :meth:`Predictor._predict`.
+A backend is a subclass of :class:`Predictor` that implements :meth:`Predictor._predict`
+(registered in :mod:`hand_mesh_core.backends`, built by :func:`~hand_mesh_core.backends.create_predictor`).
 The base class does everything the backends share, so that they all accept the same
 inputs and return the same :class:`~hand_mesh_core.results.Prediction`:
 
@@ -20,16 +21,12 @@ inputs and return the same :class:`~hand_mesh_core.results.Prediction`:
   Frame times are kept increasing, and a jump back of more than 1 s (a bag played again)
   starts a new stream too (:func:`stream_timestamp`, the one such policy: the ROS node
   passes its image stamps through it).
-
-Registering a backend takes one line in :data:`_BACKENDS` (``name -> "module:Class"``,
-imported only when that backend is created), or a call to :func:`register_backend`.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib
 import time
 from typing import Any
 
@@ -41,12 +38,6 @@ from hand_mesh_core.media import to_rgb8
 from hand_mesh_core.results import HandResult, Prediction
 from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF, HandSmoother, SmoothingSettings
 from hand_mesh_core.tracking import HandTracker
-
-#: Backend name -> ``"module:Class"`` (lazy) or the class itself. Add a backend with one line.
-_BACKENDS: dict[str, Any] = {
-    "two_stage": "hand_mesh_core.two_stage.pipeline:TwoStagePredictor",
-    "single_stage": "hand_mesh_core.network.predictor:SingleStagePredictor",
-}
 
 #: Hand models a predictor may use (``HandModel(backend=...)``).
 HAND_MODELS = ("open", "mano")
@@ -84,62 +75,6 @@ def stream_timestamp(timestamp: float, previous: float | None) -> tuple[float, b
     if timestamp < previous - STREAM_RESTART_S:
         return timestamp, True
     return max(timestamp, previous + STREAM_MIN_STEP_S), False
-
-
-def register_backend(name: str, target: Any) -> None:
-    """Make ``create_predictor(backend=name)`` build ``target``.
-
-    ``target`` is a :class:`Predictor` subclass or a ``"module:Class"`` string (imported
-    on first use). Registering a name again replaces the previous target.
-    """
-    if not name or not isinstance(name, str):
-        raise ValueError(f"backend name must be a non-empty string, got {name!r}")
-    _BACKENDS[name] = target
-
-
-def available_backends() -> list[str]:
-    """Names accepted by :func:`create_predictor`, sorted."""
-    return sorted(_BACKENDS)
-
-
-def _backend_class(name: str) -> type[Predictor]:
-    if name not in _BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; available: {', '.join(available_backends())}")
-    target = _BACKENDS[name]
-    if isinstance(target, str):
-        module_name, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module_name), attr)
-        _BACKENDS[name] = target
-    if not (isinstance(target, type) and issubclass(target, Predictor)):
-        raise TypeError(f"backend {name!r} resolves to {target!r}, not a Predictor subclass")
-    return target
-
-
-def create_predictor(backend: str = "two_stage", *, tiles: str = "off", **options: Any) -> Predictor:
-    """Build the predictor of ``backend`` (``"two_stage"``, ``"single_stage"``, ...).
-
-    ``options`` go to the backend's constructor. Common ones (see :class:`Predictor`):
-    ``device="auto"|"cpu"|"cuda"``, ``max_hands``, ``score_threshold``,
-    ``hand_model="open"|"mano"``, ``mano_path``, ``video`` (stream mode),
-    ``max_image_side``. ``tiles``: ``"off"`` (default), ``"auto"`` or a grid ``"CxR"``:
-    tiled inference for small hands in large frames (:mod:`hand_mesh_core.tiling`).
-
-    Raises:
-        ValueError: an unknown backend or a bad option value.
-        hand_mesh_core.model_files.ModelFileError: (a ``ValueError``) a model file the
-            backend reads is corrupt or truncated: weights, ONNX model, MANO pickle, open
-            hand model, MediaPipe ``.tflite``. The message is one line naming the file and
-            what is wrong. Derived cache files (exported ONNX, TensorRT engines) are rebuilt
-            instead.
-        FileNotFoundError: a model file is missing (the message says where it was looked for).
-        TypeError: an option the backend does not take.
-    """
-    cls = _backend_class(backend)
-    from hand_mesh_core.tiling import create_tiled_predictor, parse_tiles
-
-    if parse_tiles(tiles).mode == "off":
-        return cls(**options)
-    return create_tiled_predictor(cls, tiles, **options)
 
 
 def resolve_device(device: str) -> str:
@@ -261,6 +196,13 @@ class Predictor(abc.ABC):
         #: Streams started because a frame's time jumped back by more than
         #: :data:`STREAM_RESTART_S` (stream mode; a bag played again, a restarted camera).
         self.stream_restarts = 0
+        #: ``{"left", "right"}`` hand models the backend poses its hands with (and smoothing
+        #: re-poses them with); set by :meth:`load_hand_models`, None until then.
+        self.hand_models: dict[str, Any] | None = None
+        #: Triangles of each side's mesh, ``{side: int32 [F, 3]}`` (copied into predictions).
+        self.faces: dict[str, np.ndarray] | None = None
+        #: Name of the hand model (``HandModel.name``), copied into predictions.
+        self.hand_model_name: str = hand_model
         self.set_smoothing(smoothing, smoothing_min_cutoff, smoothing_beta, smoothing_d_cutoff)
 
     def set_smoothing(
@@ -286,13 +228,22 @@ class Predictor(abc.ABC):
             self.smoother.settings = settings
 
     def load_hand_models(self) -> dict[str, Any]:
-        """``{"left": HandModel, "right": HandModel}`` of the configured kind, on :attr:`device`."""
+        """Load ``{"left": HandModel, "right": HandModel}`` of the configured kind on
+        :attr:`device` and make them this predictor's: sets :attr:`hand_models`,
+        :attr:`faces` (``{side: int32 [F, 3]}``) and :attr:`hand_model_name`; returns the models.
+
+        Raises what :class:`~hand_mesh_core.hand_model.HandModel` raises for missing or
+        corrupt model files.
+        """
         from hand_mesh_core.hand_model import HandModel
 
-        return {
+        self.hand_models = {
             side: HandModel(side=side, backend=self.hand_model_kind, model_path=self.mano_path).to(self.device).eval()
             for side in ("left", "right")
         }
+        self.faces = {side: m.faces.detach().cpu().numpy().astype(np.int32) for side, m in self.hand_models.items()}
+        self.hand_model_name = str(self.hand_models["right"].name)
+        return self.hand_models
 
     def predict(self, image: np.ndarray, K: np.ndarray | None = None, *, timestamp: float | None = None) -> Prediction:
         """Find every hand in ``image`` and reconstruct it.
@@ -338,11 +289,20 @@ class Predictor(abc.ABC):
             t1 = time.perf_counter()
             hands = self._follow(hands, K_work, (work.shape[1], work.shape[0]), stamp)
             timings["stream"] = (time.perf_counter() - t1) * 1000.0  # ids (unless set) + smoothing
+        return self._in_input_pixels(pred, hands, (width, height), K, (sx, sy), timings, t0)
+
+    @staticmethod
+    def _in_input_pixels(pred: Prediction, hands: list[HandResult], image_size: tuple[int, int], K: np.ndarray,
+                         scale: tuple[float, float], timings: dict[str, float], t0: float) -> Prediction:
+        """The last step of :meth:`predict`: ``hands`` of the working image ``pred`` with
+        their 2D fields mapped back by ``1 / scale`` into the input image (``image_size``,
+        ``K``), ``timings["total"]`` measured from ``t0`` (``time.perf_counter``)."""
+        sx, sy = scale
         if (sx, sy) != (1.0, 1.0):
             hands = [_scale_hand_2d(h, 1.0 / sx, 1.0 / sy) for h in hands]
         timings["total"] = (time.perf_counter() - t0) * 1000.0
         return Prediction(
-            hands, image_size=(width, height), K=K, backend=pred.backend, hand_model=pred.hand_model,
+            hands, image_size=image_size, K=K, backend=pred.backend, hand_model=pred.hand_model,
             faces=pred.faces, timings=timings,
         )
 
@@ -354,11 +314,10 @@ class Predictor(abc.ABC):
             ids = self.tracker.update([h.handedness for h in hands], kp, timestamp)
             hands = [dataclasses.replace(h, track_id=i) for h, i in zip(hands, ids)]
         if self.smoother is not None:
-            models = getattr(self, "hand_models", None)
-            if models is None:
+            if self.hand_models is None:
                 raise RuntimeError(f"backend {self.backend!r} has no hand_models: smoothing rebuilds hands with them")
             self.smoother.retain(self.tracker.track_ids)
-            hands = self.smoother(hands, K, size, models, timestamp)
+            hands = self.smoother(hands, K, size, self.hand_models, timestamp)
         return hands
 
     def _working_image(self, rgb: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
@@ -401,9 +360,6 @@ class Predictor(abc.ABC):
 
 __all__ = [
     "Predictor",
-    "create_predictor",
-    "register_backend",
-    "available_backends",
     "resolve_device",
     "prepare_image",
     "stream_timestamp",

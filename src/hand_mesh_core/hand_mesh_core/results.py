@@ -27,7 +27,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from hand_mesh_core.camera import validate_intrinsics
+from hand_mesh_core.boxes import bbox_from_points
+from hand_mesh_core.camera import project_np, validate_intrinsics
 
 #: Identifier and version of the JSON layout written by :meth:`Prediction.to_dict`.
 JSON_FORMAT = "hand_mesh.prediction/1"
@@ -168,6 +169,64 @@ class HandResult:
         return cls(**kwargs)
 
 
+def posed_hand_result(
+    *,
+    handedness: str,
+    handedness_score: float,
+    score: float,
+    keypoints_3d: np.ndarray,
+    vertices: np.ndarray | None,
+    pose: np.ndarray,
+    shape: np.ndarray,
+    transl: np.ndarray,
+    K: np.ndarray,
+    image_size: tuple[int, int],
+    keypoint_scores: np.ndarray | None = None,
+    track_id: int = 0,
+) -> HandResult:
+    """The :class:`HandResult` of a posed hand model: the one builder every backend uses.
+
+    The 2D fields follow from the 3D ones and the camera, so they agree by construction:
+    ``keypoints_2d`` is the pinhole projection of ``keypoints_3d`` through ``K``
+    (:func:`hand_mesh_core.camera.project_np`), ``bbox`` the box of the projected
+    ``vertices`` (of the projected keypoints when there is no mesh), clipped to the image.
+
+    Args:
+        handedness: ``"left"`` or ``"right"``; handedness_score, score: in ``[0, 1]``
+            (clipped).
+        keypoints_3d: ``[21, 3]`` metres, optical frame; vertices: ``[V, 3]`` metres or None
+            / empty (no mesh).
+        pose: ``[48]`` axis-angle radians (global_orient + hand_pose); shape: ``[10]``
+            betas; transl: ``[3]`` metres (module docstring: MANO semantics).
+        K: ``3x3`` intrinsics (pixels) of the image the 2D fields are in.
+        image_size: ``(width, height)`` pixels of that image.
+        keypoint_scores, track_id: copied.
+
+    Raises ``ValueError`` for non-finite keypoints or vertices (no box can be drawn around
+    them) or fields of the wrong shape (:class:`HandResult`).
+    """
+    width, height = image_size
+    K = np.asarray(K, dtype=np.float64)
+    keypoints_2d = project_np(np.asarray(keypoints_3d, dtype=np.float64), K)
+    has_mesh = vertices is not None and len(vertices) > 0
+    outline = project_np(np.asarray(vertices, dtype=np.float64), K) if has_mesh else keypoints_2d
+    box = np.clip(bbox_from_points(outline), 0.0, [width, height, width, height])
+    return HandResult(
+        handedness=handedness,
+        handedness_score=float(np.clip(handedness_score, 0.0, 1.0)),
+        score=float(np.clip(score, 0.0, 1.0)),
+        bbox=box,
+        keypoints_2d=keypoints_2d,
+        keypoints_3d=keypoints_3d,
+        vertices=vertices if vertices is not None else np.zeros((0, 3), np.float32),
+        pose=pose,
+        shape=shape,
+        transl=transl,
+        keypoint_scores=keypoint_scores,
+        track_id=track_id,
+    )
+
+
 class Prediction(list):
     """The hands found in one image: a ``list[HandResult]`` with the context to read them.
 
@@ -294,4 +353,4 @@ class Prediction(list):
         return draw_hands(image, self, **kwargs)
 
 
-__all__ = ["HandResult", "Prediction", "JSON_FORMAT", "SIDES"]
+__all__ = ["HandResult", "Prediction", "posed_hand_result", "JSON_FORMAT", "SIDES"]

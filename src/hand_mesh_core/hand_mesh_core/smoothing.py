@@ -49,9 +49,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hand_mesh_core.boxes import bbox_from_points
-from hand_mesh_core.camera import project_np
-from hand_mesh_core.results import HandResult
+from hand_mesh_core.results import HandResult, posed_hand_result
 
 #: Lever arm (metres) turning the speed of the rotation-matrix columns (rad/s) into m/s.
 HAND_LEVER_M = 0.1
@@ -242,7 +240,6 @@ class HandSmoother:
                 filt = OneEuroFilter(s.min_cutoff, s.beta * _LEVERS, s.d_cutoff)
                 self._filters[hand.track_id] = (hand.handedness, filt)
             todo[hand.handedness].append((n, filt(_pack(hand), timestamp)))
-        width, height = image_size
         for side, items in todo.items():
             if not items:
                 continue
@@ -260,13 +257,11 @@ class HandSmoother:
             for k, (n, _) in enumerate(items):
                 hand = hands[n]
                 transl, orient, pose, betas = parts[k]
-                kp2d = project_np(keypoints[k].astype(np.float64), K)
-                outline = project_np(vertices[k].astype(np.float64), K) if len(hand.vertices) else kp2d
-                box = np.clip(bbox_from_points(outline), 0.0, [width, height, width, height])
-                out[n] = dataclasses.replace(
-                    hand, transl=transl, pose=np.concatenate([orient, pose]), shape=betas,
-                    keypoints_3d=keypoints[k], keypoints_2d=kp2d, bbox=box,
-                    vertices=vertices[k] if len(hand.vertices) else hand.vertices,
+                out[n] = posed_hand_result(
+                    handedness=hand.handedness, handedness_score=hand.handedness_score, score=hand.score,
+                    keypoints_3d=keypoints[k], vertices=vertices[k] if len(hand.vertices) else hand.vertices,
+                    pose=np.concatenate([orient, pose]), shape=betas, transl=transl, K=K,
+                    image_size=image_size, keypoint_scores=hand.keypoint_scores, track_id=hand.track_id,
                 )
         return out
 

@@ -252,7 +252,7 @@ class TiledPredictor(Predictor):
         self.tiles = parse_tiles(tiles)
         self.backend = inner.backend
         self.detector_input_side = inner.detector_input_side
-        self.hand_models = getattr(inner, "hand_models", None)
+        self.hand_models, self.faces, self.hand_model_name = inner.hand_models, inner.faces, inner.hand_model_name
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet: construction failed or unpickling

@@ -36,7 +36,7 @@ so a hand that comes back later gets a new id.
 Used by the base :class:`~hand_mesh_core.predictor.Predictor` in stream mode
 (``video=True``) for backends that report hands without identity (single_stage), and by
 the two_stage pipeline before fitting (a tracked hand's fit starts from its previous
-solution, :mod:`hand_mesh_core.two_stage.tracking`).
+solution, :mod:`hand_mesh_core.two_stage.warm_starts`).
 """
 
 from __future__ import annotations

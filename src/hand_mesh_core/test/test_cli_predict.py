@@ -120,7 +120,7 @@ def test_runtime_and_weights_are_single_stage_options(shared_data, tmp_path):
 
 
 def test_tensorrt_runtime_without_tensorrt_or_cuda_fails_with_the_reason(shared_data, tmp_path):
-    from hand_mesh_core.runtime import runtime_unavailable_reason
+    from hand_mesh_core.single_stage.runtimes import runtime_unavailable_reason
 
     reason = runtime_unavailable_reason("tensorrt", "cuda")
     if reason is None:

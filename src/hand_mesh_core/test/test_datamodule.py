@@ -7,7 +7,7 @@ import pytest
 
 from hand_mesh_core.camera import intrinsics_from_fov
 from hand_mesh_core.data.augment import AugmentConfig, SampleTransform
-from hand_mesh_core.data.datamodule import HandDataModule, MixtureDataset, build_source, collate_samples
+from hand_mesh_core.training.datamodule import HandDataModule, MixtureDataset, build_source, collate_samples
 from hand_mesh_core.data.sample import HandLabel, Sample
 
 SIZE = 64
@@ -82,7 +82,7 @@ def _affines_by_worker(seed: int) -> dict[int, list]:
     """Augmentation affines of one item drawn repeatedly, grouped by DataLoader worker."""
     import torch
 
-    from hand_mesh_core.data.datamodule import seed_worker_transforms
+    from hand_mesh_core.training.datamodule import seed_worker_transforms
 
     class SameItem(MixtureDataset):
         def __getitem__(self, index):

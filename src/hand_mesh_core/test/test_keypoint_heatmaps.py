@@ -13,9 +13,9 @@ from hand_mesh_core.camera import project
 from hand_mesh_core.hand_model import HandModel
 from hand_mesh_core.losses.heatmap import keypoint_heatmap_focal_loss, render_gaussians
 from hand_mesh_core.network.decoding import DecodedHands, pose_hands
-from hand_mesh_core.network.keypoint_refinement import KeypointRefiner, RefinementSettings, read_keypoints
+from hand_mesh_core.single_stage.keypoint_refinement import KeypointRefiner, RefinementSettings, read_keypoints
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.network.targets import KEYPOINT_RADIUS_FRACTION, KEYPOINT_RADIUS_RANGE, keypoint_heatmap_targets
+from hand_mesh_core.training.targets import KEYPOINT_RADIUS_FRACTION, KEYPOINT_RADIUS_RANGE, keypoint_heatmap_targets
 
 STRIDE = 4
 MAP = 32
@@ -163,8 +163,8 @@ def _container(cfg):
 
 def test_onnx_export_carries_the_keypoint_heatmaps(tmp_path):
     pytest.importorskip("onnxruntime")
-    from hand_mesh_core.runtime.onnx_export import KEYPOINT_OUTPUT, export_onnx, max_abs_difference, read_onnx_info
-    from hand_mesh_core.runtime.onnxruntime_engine import OnnxRuntimeEngine
+    from hand_mesh_core.single_stage.runtimes.onnx_export import KEYPOINT_OUTPUT, export_onnx, max_abs_difference, read_onnx_info
+    from hand_mesh_core.single_stage.runtimes.onnxruntime_engine import OnnxRuntimeEngine
 
     torch.manual_seed(0)
     net = SingleStageNet({"model": {"input_size": 128, "heads": {"keypoint_heatmaps": True, "appearance": False}}},

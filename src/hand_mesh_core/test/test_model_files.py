@@ -60,7 +60,7 @@ def test_corrupt_weights_are_refused_naming_the_file(damage, tiny_weights, tmp_p
 
 
 def test_corrupt_onnx_is_refused_and_a_corrupt_cached_one_exported_again(tiny_weights, tmp_path):
-    from hand_mesh_core.runtime.onnx_export import cached_onnx_path, export_weights, read_onnx_info
+    from hand_mesh_core.single_stage.runtimes.onnx_export import cached_onnx_path, export_weights, read_onnx_info
 
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(GARBAGE)

@@ -11,8 +11,8 @@ from hand_mesh_core.hand_model import HandModel
 from hand_mesh_core.losses.heatmap import gaussian_radius
 from hand_mesh_core.network.config import load_config
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.network.objective import TERMS, SingleStageObjective
-from hand_mesh_core.network.targets import OCCLUDED_KEYPOINT_WEIGHT, build_targets
+from hand_mesh_core.training.objective import TERMS, SingleStageObjective
+from hand_mesh_core.training.targets import OCCLUDED_KEYPOINT_WEIGHT, build_targets
 
 SIZE = 64
 K = np.array([[70.0, 0.0, 32.0], [0.0, 70.0, 32.0], [0.0, 0.0, 1.0]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -9,12 +10,12 @@ import torch
 from hand_mesh_core import create_predictor
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
 from hand_mesh_core.hand_model import HandModel
-from hand_mesh_core.network import predictor as single_stage
+from hand_mesh_core.single_stage import backend as single_stage
 from hand_mesh_core.network.decoding import decode, gather_from_map
 from hand_mesh_core.network.heads import PARAMS_PER_SIDE
 from hand_mesh_core.network.letterbox import fit_letterbox
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.network.predictor import hands_to_predictions
+from hand_mesh_core.single_stage.backend import hands_to_predictions
 from hand_mesh_core.results import Prediction
 
 SIZE = 64
@@ -80,6 +81,21 @@ def test_batch_equals_one_by_one(weights):
     with pytest.raises(ValueError, match="intrinsics"):
         pred.predict_batch(images, Ks[:1])
     assert pred.predict_batch([]) == []
+
+
+def test_batch_downscales_large_images_as_predict_does_and_refuses_stream_mode(weights):
+    pred = create_predictor("single_stage", device="cpu", weights=weights, score_threshold=0.0, max_hands=2,
+                            max_image_side=64)
+    image = cv2.resize(_images()[0], (256, 160))  # downscaled 4x to the working side 64
+    K = intrinsics_from_fov(256, 160, 60.0)
+    one, (got,) = pred.predict(image, K), pred.predict_batch([image], [K])
+    assert got.image_size == (256, 160) and np.allclose(got.K, K) and len(got) == len(one) == 2
+    for a, b in zip(one, got):
+        assert np.allclose(a.keypoints_2d, b.keypoints_2d, atol=1e-2)
+        assert np.allclose(a.bbox, b.bbox, atol=1e-2)
+    video = create_predictor("single_stage", device="cpu", weights=weights, video=True)
+    with pytest.raises(ValueError, match="stream mode"):
+        video.predict_batch([image])
 
 
 def test_planted_hand_comes_back_at_its_pixel_and_metric_position_in_the_original_image():

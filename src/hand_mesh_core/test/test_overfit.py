@@ -29,8 +29,10 @@ from hand_mesh_core.data.sample import HandLabel
 from hand_mesh_core.hand_model import SKELETON_EDGES, HandModel, mirror_pose, named_pose
 from hand_mesh_core.network.config import load_config
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.network.objective import SingleStageObjective
-from hand_mesh_core.network.targets import build_targets
+from hand_mesh_core.network.decoding import decode
+from hand_mesh_core.single_stage.runtimes.torch_engine import TorchEngine
+from hand_mesh_core.training.objective import SingleStageObjective
+from hand_mesh_core.training.targets import build_targets
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +137,9 @@ def test_small_network_overfits_two_synthetic_images_and_decodes_their_hands():
     net.eval()
     with torch.no_grad():
         outputs = net(x)
-        hands = net.decode(outputs, torch.tensor(np.stack([K, K]), dtype=torch.float32), models, score_threshold=0.3)
+        hands = decode(outputs["centre"], outputs["handedness"], TorchEngine(net).parameter_reader(outputs),
+                       torch.tensor(np.stack([K, K]), dtype=torch.float32), models, stride=net.stride,
+                       depth_ref=net.depth_ref, score_threshold=0.3, max_hands=8)
     assert hands.batch_index.tolist().count(0) == 1 and hands.batch_index.tolist().count(1) == 2
     for b, scene_labels in enumerate(labels):
         found = (hands.batch_index == b).nonzero()[:, 0]

@@ -14,13 +14,11 @@ import torch
 
 from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
+from hand_mesh_core.backends import available_backends, create_predictor, register_backend
 from hand_mesh_core.predictor import (
     DEFAULT_MAX_IMAGE_SIDE,
     Predictor,
-    available_backends,
-    create_predictor,
     prepare_image,
-    register_backend,
     resolve_device,
     stream_timestamp,
 )
@@ -59,7 +57,7 @@ class PlantedBackend(Predictor):
 @pytest.fixture(autouse=True)
 def _registered(monkeypatch):
     """Register the test backend for each test and restore the registry afterwards."""
-    import hand_mesh_core.predictor as module
+    import hand_mesh_core.backends as module
 
     monkeypatch.setattr(module, "_BACKENDS", dict(module._BACKENDS))
     register_backend("planted", PlantedBackend)

@@ -11,13 +11,13 @@ import torch
 
 from hand_mesh_core import create_predictor
 from hand_mesh_core.media import list_images, load_rgb
-from hand_mesh_core.network import predictor as single_stage
+from hand_mesh_core.single_stage import backend as single_stage
 from hand_mesh_core.network.backbones import available_backbones
 from hand_mesh_core.network.config import load_config
 from hand_mesh_core.network.letterbox import letterbox_image
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.runtime import create_engine, runtime_unavailable_reason
-from hand_mesh_core.runtime.onnx_export import (
+from hand_mesh_core.single_stage.runtimes import create_engine, runtime_unavailable_reason
+from hand_mesh_core.single_stage.runtimes.onnx_export import (
     INPUT_NAME,
     cached_onnx_path,
     export_onnx,
@@ -26,7 +26,7 @@ from hand_mesh_core.runtime.onnx_export import (
     output_names,
     read_onnx_info,
 )
-from hand_mesh_core.runtime.onnxruntime_engine import OnnxRuntimeEngine, providers_for
+from hand_mesh_core.single_stage.runtimes.onnxruntime_engine import OnnxRuntimeEngine, providers_for
 
 TRAINED = single_stage.DEFAULT_WEIGHTS.is_file()
 

@@ -11,9 +11,9 @@ import torch
 
 from hand_mesh_core import create_predictor
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.runtime import cache, runtime_unavailable_reason
-from hand_mesh_core.runtime.onnx_export import export_weights, max_abs_difference
-from hand_mesh_core.runtime.tensorrt_engine import EngineKey, TensorRTEngine, engine_cache_key, engine_cache_path
+from hand_mesh_core.single_stage.runtimes import artefact_cache as cache, runtime_unavailable_reason
+from hand_mesh_core.single_stage.runtimes.onnx_export import export_weights, max_abs_difference
+from hand_mesh_core.single_stage.runtimes.tensorrt_engine import EngineKey, TensorRTEngine, engine_cache_key, engine_cache_path
 
 TRT_UNAVAILABLE = runtime_unavailable_reason("tensorrt", "cuda")
 

@@ -7,8 +7,8 @@ PCK@0.2 0.585, handedness 1.00), with a margin of about one hand.
 
 import pytest
 
-from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
-from hand_mesh_core.training.export import read_provenance
+from hand_mesh_core.single_stage.backend import DEFAULT_WEIGHTS
+from hand_mesh_core.training.weights_export import read_provenance
 
 pytestmark = pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason=f"no shipped weights at {DEFAULT_WEIGHTS}")
 
@@ -32,7 +32,7 @@ def test_shipped_weights_find_the_freihand_right_hands(shared_data):
 
 def test_shipped_weights_find_the_extended_right_hand_in_a_real_photo(shared_data):
     from hand_mesh_core.media import load_rgb
-    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.backends import create_predictor
 
     image = load_rgb(shared_data / "images" / "acr_magic.jpg")
     hands = create_predictor("single_stage", device="cpu").predict(image)

@@ -28,7 +28,7 @@ def test_one_thread_inside_and_previous_setting_restored_even_on_error():
 
 
 def test_the_fit_and_the_engines_use_the_shared_helper():
-    from hand_mesh_core.runtime import engine
+    from hand_mesh_core.single_stage import backend as engine
     from hand_mesh_core.two_stage import fitting
 
     assert engine.single_cpu_thread is single_cpu_thread

@@ -8,7 +8,8 @@ import pytest
 
 from hand_mesh_core.boxes import bbox_from_points
 from hand_mesh_core.camera import intrinsics_from_fov, project_np
-from hand_mesh_core.predictor import Predictor, create_predictor
+from hand_mesh_core.backends import create_predictor
+from hand_mesh_core.predictor import Predictor
 from hand_mesh_core.results import HandResult, Prediction
 from hand_mesh_core.tiling import (
     TILE_OVERLAP,

@@ -96,8 +96,8 @@ def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
 def test_exported_fp16_weights_load_in_the_predictor(trained):
     from safetensors import safe_open
 
-    from hand_mesh_core.predictor import create_predictor
-    from hand_mesh_core.training.export import read_provenance
+    from hand_mesh_core.backends import create_predictor
+    from hand_mesh_core.training.weights_export import read_provenance
 
     run_dir, result = trained
     with safe_open(str(result.weights), framework="pt") as f:
@@ -137,8 +137,8 @@ def test_time_budget_anneals_the_learning_rate():
 
 
 def test_operating_threshold_folded_into_the_export_finds_the_same_hands_at_the_default(trained, tmp_path):
-    from hand_mesh_core.predictor import create_predictor
-    from hand_mesh_core.training.export import export_checkpoint, read_provenance
+    from hand_mesh_core.backends import create_predictor
+    from hand_mesh_core.training.weights_export import export_checkpoint, read_provenance
 
     run_dir, _ = trained
     checkpoint = run_dir / "checkpoints" / "last.ckpt"

@@ -156,7 +156,7 @@ def run(
     ``unavailable``: ``{backend: reason}`` for backends that could not be created.
     """
     from hand_mesh_core.evaluation.benchmark import evaluate_predictor
-    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.backends import create_predictor
 
     rows, unavailable = [], {}
     for backend in backends:

@@ -61,12 +61,15 @@ def measure(config: str, size: int, device: str, repeats: int, warmup: int) -> d
     from hand_mesh_core.hand_model import HandModel
     from hand_mesh_core.network.config import load_config
     from hand_mesh_core.network.model import SingleStageNet
-    from hand_mesh_core.network.predictor import hands_to_predictions
+    from hand_mesh_core.network.decoding import decode
+    from hand_mesh_core.single_stage.backend import hands_to_predictions
+    from hand_mesh_core.single_stage.runtimes.torch_engine import TorchEngine
 
     torch.manual_seed(0)
-    torch.set_flush_denormal(True)  # as the predictor does on CPU (see network/predictor.py)
+    torch.set_flush_denormal(True)  # as the predictor does on CPU (see single_stage/backend.py)
     cfg = load_config(config, **{"model.input_size": size})
     net = SingleStageNet(cfg, pretrained_backbone=False).eval().to(device).to(memory_format=torch.channels_last)
+    reader = TorchEngine(net, device=device)  # its parameter head at the peaks, as the predictor reads it
     hand_models = {s: HandModel(side=s).to(device).eval() for s in ("left", "right")}
     faces = {s: m.faces.cpu().numpy() for s, m in hand_models.items()}
     x = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
@@ -90,7 +93,9 @@ def measure(config: str, size: int, device: str, repeats: int, warmup: int) -> d
                 o = net(x)
             o = {k: v.float() for k, v in o.items()}
             o["centre"], o["handedness"] = planted[count]
-            hands = net.decode(o, K_net, hand_models, score_threshold=0.5, max_hands=16)
+            hands = decode(o["centre"], o["handedness"], reader.parameter_reader(o), K_net, hand_models,
+                           stride=net.stride, depth_ref=net.depth_ref, score_threshold=0.5, max_hands=16,
+                           nms_kernel=int(cfg.decoding.nms_kernel))
             preds = hands_to_predictions(hands, [(size, size)], [K], backend="single_stage",
                                          hand_model="bench", faces=faces)
             return len(preds[0])

@@ -31,7 +31,7 @@ Pipelines, each measured in a fresh process (spawned), so that its peak resident
 
 Environment of the measured processes: ``OMP_WAIT_POLICY`` (GNU OpenMP, read when torch
 loads) is set to ``omp_wait_policy`` (default ``PASSIVE``: idle OpenMP threads sleep
-instead of spinning, see :mod:`hand_mesh_core.runtime.torch_engine`), unless that is
+instead of spinning, see :mod:`hand_mesh_core.single_stage.runtimes.torch_engine`), unless that is
 ``"inherit"``; the value used is written in the results.
 
 Each repetition runs every frame once, hand counts interleaved, so that load from other
@@ -387,7 +387,7 @@ def _bench_env(runtimes: Sequence[str], counts: Sequence[int], two_stage_thresho
     """Check :func:`run_bench`'s options; returns the environment added to the measured
     processes (``{"OMP_WAIT_POLICY": ...}``, or empty for ``"inherit"``). Raises
     ``ValueError`` as :func:`run_bench` documents."""
-    from hand_mesh_core.runtime import RUNTIMES
+    from hand_mesh_core.single_stage.runtimes import RUNTIMES
 
     for r in runtimes:
         if r not in RUNTIMES:
@@ -458,7 +458,7 @@ def _source_photos(scenes: list, log: Any) -> tuple[dict[str, np.ndarray], dict[
 def _single_stage_weights(weights: str | Path | None, tmp: Path) -> tuple[Path, bool]:
     """``(weights file, trained)``: ``weights``, else the shipped default, else an untrained
     light network saved in ``tmp`` (``trained`` False, see the module docstring)."""
-    from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
+    from hand_mesh_core.single_stage.backend import DEFAULT_WEIGHTS
 
     trained = weights is not None or DEFAULT_WEIGHTS.is_file()
     return (Path(weights) if weights is not None else (DEFAULT_WEIGHTS if trained else _untrained_weights(tmp))), trained
@@ -469,8 +469,8 @@ def _pipeline_specs(runtimes: Sequence[str], device: str, weights_path: Path, tr
     """What to measure: a :class:`PipelineSpec` per available single-stage runtime (ONNX
     exported once into ``tmp`` for the runtimes other than torch), ``(name, reason)`` for
     an unavailable one, then the two_stage pipeline when asked."""
-    from hand_mesh_core.runtime import runtime_unavailable_reason
-    from hand_mesh_core.runtime.onnx_export import export_weights
+    from hand_mesh_core.single_stage.runtimes import runtime_unavailable_reason
+    from hand_mesh_core.single_stage.runtimes.onnx_export import export_weights
 
     base = {"device": device, "weights": str(weights_path)}
     if trained:

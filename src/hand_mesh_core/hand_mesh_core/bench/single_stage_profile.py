@@ -9,7 +9,7 @@ torch's current thread count, the median over ``repeats`` runs of each stage run
 * ``backbone``, ``neck``, ``centre + handedness heads`` (dense, every cell),
   ``parameter head, dense`` (what the exported runtimes compute in the graph), and
   ``parameter head at N peaks`` (what PyTorch computes, for ``N`` in ``counts``);
-* ``decode, N hands``: :meth:`Engine.decode` on the network's maps (peaks, handedness,
+* ``decode, N hands``: :meth:`SingleStagePredictor.decode_outputs` on the network's maps (peaks, handedness,
   parameters at the peaks, metric wrist, both hand models; one thread), and
   ``hand model, N hands`` alone (one side, ``N`` hands, vertices included).
 """
@@ -39,17 +39,13 @@ def profile_single_stage(weights: str | Path, counts: Sequence[int] = (1, 8), re
     """
     import torch
 
-    from hand_mesh_core.hand_model import HandModel
-    from hand_mesh_core.network.model import SingleStageNet
-    from hand_mesh_core.runtime.torch_engine import TorchEngine
+    from hand_mesh_core.single_stage.backend import SingleStagePredictor
 
-    torch.set_flush_denormal(True)
-    net = SingleStageNet.load(weights).eval()
-    engine = TorchEngine(net, device="cpu")
+    predictor = SingleStagePredictor(weights=weights, device="cpu")  # sets flush-denormal on the CPU
+    net, engine, hand_models = predictor.net, predictor.engine, predictor.hand_models
     s = net.input_size
     x = torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0)).contiguous(memory_format=torch.channels_last)
     K = torch.tensor([[[s * 0.9, 0.0, s / 2], [0.0, s * 0.9, s / 2], [0.0, 0.0, 1.0]]])
-    hand_models = {side: HandModel(side=side).eval() for side in ("left", "right")}
     rows: list[dict[str, Any]] = []
     with torch.inference_mode():
         feats = net.backbone(x)
@@ -68,7 +64,7 @@ def profile_single_stage(weights: str | Path, counts: Sequence[int] = (1, 8), re
             stages.append((f"parameter head at {n} peaks (torch)", lambda b=b, c=cells: net.parameters_at(fmap, b, c), True))
         for n in counts:
             stages.append((f"decode, {n} hands (1 thread)",
-                           lambda n=n: engine.decode(outputs, K, hand_models, 0.0, n), False))
+                           lambda n=n: predictor.decode_outputs(outputs, K, 0.0, n), False))
             zeros = {"betas": torch.zeros(n, 10), "global_orient": torch.zeros(n, 3), "hand_pose": torch.zeros(n, 45)}
             stages.append((f"hand model, {n} hands", lambda z=zeros: hand_models["right"](**z), False))
         for name, fn, count_flops in stages:

@@ -44,7 +44,7 @@ def record(video: Path, backend: str = "two_stage", frames: int = 120, **options
     """
     from hand_mesh_core.camera import intrinsics_from_fov
     from hand_mesh_core.media import FrameSource
-    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.backends import create_predictor
 
     if frames < 3:
         raise ValueError(f"frames must be >= 3, got {frames}")

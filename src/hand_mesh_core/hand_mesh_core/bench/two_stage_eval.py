@@ -203,7 +203,7 @@ def main(
     import torch
 
     from hand_mesh_core.paths import find_shared_data
-    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.backends import create_predictor
 
     shared = data or find_shared_data()
     if shared is None or not Path(shared).is_dir():

@@ -1,6 +1,6 @@
 """``hand-mesh export``: the single-stage network as ONNX (and optionally a TensorRT engine).
 
-Mirrors :func:`hand_mesh_core.runtime.onnx_export.export_onnx`. After writing, the model
+Mirrors :func:`hand_mesh_core.single_stage.runtimes.onnx_export.export_onnx`. After writing, the model
 is run once with ONNX Runtime (CPU) on a real image when ``../shared/data/images`` is
 there (random input otherwise) and the largest difference from PyTorch is printed; a
 difference above ``--tolerance`` is an error. ``--tensorrt`` also builds the TensorRT
@@ -48,10 +48,10 @@ def export(
 ) -> None:
     """Export the network with dense, decoding-friendly outputs (centre, handedness, params)."""
     from hand_mesh_core.network.model import SingleStageNet
-    from hand_mesh_core.network.predictor import DEFAULT_WEIGHTS
-    from hand_mesh_core.runtime.cache import file_sha256
-    from hand_mesh_core.runtime.onnx_export import export_onnx, max_abs_difference, read_onnx_info
-    from hand_mesh_core.runtime.onnxruntime_engine import OnnxRuntimeEngine
+    from hand_mesh_core.single_stage.backend import DEFAULT_WEIGHTS
+    from hand_mesh_core.single_stage.runtimes.artefact_cache import file_sha256
+    from hand_mesh_core.single_stage.runtimes.onnx_export import export_onnx, max_abs_difference, read_onnx_info
+    from hand_mesh_core.single_stage.runtimes.onnxruntime_engine import OnnxRuntimeEngine
 
     weights = weights or DEFAULT_WEIGHTS
     if not weights.is_file():
@@ -75,7 +75,7 @@ def export(
         typer.echo(f"error: difference above the tolerance {tolerance}", err=True)
         raise typer.Exit(1)
     if tensorrt:
-        from hand_mesh_core.runtime.tensorrt_engine import TensorRTEngine
+        from hand_mesh_core.single_stage.runtimes.tensorrt_engine import TensorRTEngine
 
         try:
             engine = TensorRTEngine(out, device=device, fp16=fp16)

@@ -1,6 +1,6 @@
 """``hand-mesh export-weights``: a training checkpoint -> compact safetensors weights.
 
-Mirrors :func:`hand_mesh_core.training.export.export_checkpoint`; the file is what
+Mirrors :func:`hand_mesh_core.training.weights_export.export_checkpoint`; the file is what
 ``create_predictor("single_stage", weights=...)`` loads (fp16 by default).
 """
 
@@ -30,7 +30,7 @@ def export_weights(
     calibrate_images: int = typer.Option(150, min=10, help="Images of --calibrate-on used (evenly spaced)."),
 ) -> None:
     """Write the network of CHECKPOINT (weights + its network config) to OUT."""
-    from hand_mesh_core.training.export import export_checkpoint
+    from hand_mesh_core.training.weights_export import export_checkpoint
 
     if calibrate_on is not None and operating_threshold is not None:
         raise typer.BadParameter("give --operating-threshold or --calibrate-on, not both")
@@ -50,8 +50,8 @@ def _calibrate(checkpoint: Path, out: Path, pseudo: Path, images: int) -> float:
 
     from hand_mesh_core.data.readers.pseudo_labels import PseudoLabelReader
     from hand_mesh_core.evaluation.calibration import sweep_thresholds
-    from hand_mesh_core.predictor import create_predictor
-    from hand_mesh_core.training.export import export_checkpoint
+    from hand_mesh_core.backends import create_predictor
+    from hand_mesh_core.training.weights_export import export_checkpoint
 
     reader = PseudoLabelReader(pseudo)
     step = max(1, len(reader) // images)

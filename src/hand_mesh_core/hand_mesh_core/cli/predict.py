@@ -5,7 +5,7 @@ names, one JSON (:meth:`Prediction.to_json`, keypoint order and units written in
 file) and one overlay PNG (:meth:`Prediction.plot`) per image or video frame.
 
 ``--runtime`` and ``--weights`` are options of the ``single_stage`` backend (what runs the
-network: :mod:`hand_mesh_core.runtime`; which weights file: default the shipped one) and
+network: :mod:`hand_mesh_core.single_stage.runtimes`; which weights file: default the shipped one) and
 are refused with ``two_stage``.
 """
 
@@ -62,7 +62,7 @@ def backend_options(backend: str, runtime: str, weights: Path | None) -> dict:
     Other backends take neither: ``typer.BadParameter`` when ``--weights`` is given or
     ``--runtime`` is not the default ``torch``; an unknown runtime is refused too.
     """
-    from hand_mesh_core.runtime import RUNTIMES
+    from hand_mesh_core.single_stage.runtimes import RUNTIMES
 
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
@@ -109,7 +109,7 @@ def predict(
     import cv2
 
     from hand_mesh_core.media import IMAGE_SUFFIXES, FrameSource
-    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.backends import create_predictor
 
     out.mkdir(parents=True, exist_ok=True)
     options = dict(device=device, max_hands=max_hands, score_threshold=score_threshold, hand_model=hand_model,

@@ -241,7 +241,7 @@ class SampleTransform:
         seed: seed of the transform's own random generators (Albumentations 2 ``Compose``
             keeps its own generators, independent of Python's and NumPy's global ones);
             None = fresh OS entropy. :meth:`set_random_seed` re-seeds it (DataLoader
-            workers: :func:`hand_mesh_core.data.datamodule.seed_worker_transforms`).
+            workers: :func:`hand_mesh_core.training.datamodule.seed_worker_transforms`).
 
     Raises ``ValueError`` for a bad size or config.
     """

@@ -1,6 +1,6 @@
 """Pseudo-labels: the reference pipeline labels unlabelled images, videos and ROS bags.
 
-The teacher is the ``two_stage`` backend (:class:`~hand_mesh_core.two_stage.pipeline.TwoStagePredictor`:
+The teacher is the ``two_stage`` backend (:class:`~hand_mesh_core.two_stage.backend.TwoStagePredictor`:
 MediaPipe HandLandmarker, then the hand-model fit through ``K``). Per hand it gives
 MediaPipe's 21 landmarks, the fitted parameters (pose, shape, translation in the camera
 of ``K``), the fitted 3D keypoints and their projection, and this module adds a per-hand
@@ -269,7 +269,7 @@ class PseudoLabeler:
 
     def _predictor(self, video: bool):
         if video not in self._predictors:
-            from hand_mesh_core.predictor import create_predictor
+            from hand_mesh_core.backends import create_predictor
 
             s = self.settings
             self._predictors[video] = create_predictor(

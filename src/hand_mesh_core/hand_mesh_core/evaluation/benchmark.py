@@ -265,7 +265,7 @@ def run_benchmark(
     raised. Raises ``FileNotFoundError`` when a given folder is missing or the folders
     hold none of the subsets, ``ValueError`` for an unknown subset name.
     """
-    from hand_mesh_core.predictor import create_predictor
+    from hand_mesh_core.backends import create_predictor
 
     for root in (data_root, validation_root):
         if root is not None and not Path(root).is_dir():

@@ -6,7 +6,7 @@ the predictor once per image with no threshold, then sweeps candidate thresholds
 scored detections: at each, hands below it are dropped and the rest are matched to the
 labels exactly as ``hand-mesh eval`` does (:func:`~hand_mesh_core.evaluation.benchmark.score_image`).
 The chosen threshold maximises F1 = 2PR / (P + R) of detection (ties: the higher
-threshold). :func:`hand_mesh_core.training.export.fold_operating_threshold` then moves it
+threshold). :func:`hand_mesh_core.training.weights_export.fold_operating_threshold` then moves it
 to 0.5 inside the weights.
 
 Pseudo-labels (the two_stage teacher's) miss some hands, so precision measured on them is

@@ -7,6 +7,6 @@ Modules (each function states its source, shapes and units):
 - ``priors``     joint-limit pose prior and shape regulariser of the hand model;
 - ``rendering``  photometric and silhouette losses through the differentiable renderer.
 
-The weighted sum used for training is assembled by :mod:`hand_mesh_core.network.objective`.
+The weighted sum used for training is assembled by :mod:`hand_mesh_core.training.objective`.
 Nothing is imported here, so importing one module does not pull the others.
 """

@@ -98,7 +98,7 @@ def keypoint_heatmap_focal_loss(
 
     Channel ``j`` holds keypoint ``j`` of every hand of the image (CenterNet's joint
     heatmaps, Zhou et al. 2019); ``mask`` removes the windows of keypoints whose position is
-    unknown. Target from :func:`~hand_mesh_core.network.targets.keypoint_heatmap_targets`.
+    unknown. Target from :func:`~hand_mesh_core.training.targets.keypoint_heatmap_targets`.
     See :func:`focal_loss` for the formula, result and errors.
     """
     if logits.ndim != 4 or logits.shape[1] != 21:

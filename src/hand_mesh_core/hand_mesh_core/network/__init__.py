@@ -9,8 +9,9 @@ One module per part, in the order data flows through them:
 - ``model.py``    :class:`SingleStageNet`, built from a config in ``configs/``, weight files;
 - ``letterbox.py`` any image into the square input; ``K_net = A K`` carries the real camera;
 - ``decoding.py`` maps -> hands: peaks, parameters, meshes, metric translation in the real K;
-- ``targets.py``  labels -> heatmap / handedness targets; ``objective.py`` the weighted loss;
-- ``predictor.py`` the ``single_stage`` backend of :func:`hand_mesh_core.create_predictor`.
+
+The backend that runs it is :mod:`hand_mesh_core.single_stage`; its training targets and
+objective are :mod:`hand_mesh_core.training.targets` and :mod:`hand_mesh_core.training.objective`.
 
 Nothing is imported here so that ``import hand_mesh_core.network.backbones`` stays cheap.
 """

@@ -20,9 +20,9 @@ A config has three sections; a YAML file in ``hand_mesh_core/configs/`` (e.g.
     ``score_threshold``, ``max_hands``, ``nms_kernel`` (:func:`~hand_mesh_core.network.decoding.find_peaks`);
     ``keypoint_refinement`` (``enabled``, ``min_score``, ``window``): the decode-time
     refinement of the hand model to the keypoint heatmaps, used only by networks that have
-    that head (:mod:`hand_mesh_core.network.keypoint_refinement`).
+    that head (:mod:`hand_mesh_core.single_stage.keypoint_refinement`).
 ``loss``
-    weight of each term of :mod:`hand_mesh_core.network.objective`. Defaults are the
+    weight of each term of :mod:`hand_mesh_core.training.objective`. Defaults are the
     authors' (``../shared/notes/method.md``): centre x100, handedness x100, 2D keypoints
     x0.1, bone direction x100, pose prior x1000 and shape prior x1000 x 0.1, photometric
     x100, silhouette x20. ``side`` (our per-hand left/right cross-entropy,

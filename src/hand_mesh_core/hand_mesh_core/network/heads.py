@@ -19,7 +19,7 @@ head (the same 3x3 conv + ReLU + 1x1 conv), one channel per keypoint in the hand
 21-keypoint order, as the joint heatmaps of CenterNet's pose head (Zhou et al. 2019,
 "Objects as Points", ``hm_hp``). It gives the shared map dense 2D supervision and decoding
 a 2D observation of every keypoint to refine the hand model against
-(:mod:`hand_mesh_core.network.keypoint_refinement`). Not in Ren, Zhu, Zhang (2023).
+(:mod:`hand_mesh_core.single_stage.keypoint_refinement`). Not in Ren, Zhu, Zhang (2023).
 
 Parameter layout of one set (61 numbers), see :data:`PARAM_SLICES`:
 ``global_orient`` 3 (axis-angle, radians, camera optical frame), ``hand_pose`` 45

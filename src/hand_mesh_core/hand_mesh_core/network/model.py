@@ -21,7 +21,6 @@ from torch import nn
 
 from hand_mesh_core.network.backbones import backbone_accepts, build_backbone
 from hand_mesh_core.network.config import config_to_yaml, load_config
-from hand_mesh_core.network.decoding import DecodedHands, decode
 from hand_mesh_core.network.heads import SingleStageHeads
 from hand_mesh_core.network.neck import OUTPUT_STRIDE, FusionNeck
 
@@ -103,33 +102,6 @@ class SingleStageNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-hand albedo ``[N, V, 3]`` and SH lighting ``[N, 27]`` at the cells."""
         return self.heads.appearance(features, batch_index, cells)
-
-    def decode(
-        self,
-        outputs: Mapping[str, torch.Tensor],
-        K_net: torch.Tensor,
-        hand_models: Mapping[str, nn.Module],
-        score_threshold: float | None = None,
-        max_hands: int | None = None,
-    ) -> DecodedHands:
-        """Hands of a batch from :meth:`forward`'s outputs (:func:`.decoding.decode`).
-
-        ``K_net`` ``[B, 3, 3]`` intrinsics of the network input; thresholds default to the
-        config's ``decoding`` section.
-        """
-        d = self.config.decoding
-        return decode(
-            outputs["centre"],
-            outputs["handedness"],
-            lambda b, c: self.parameters_at(outputs["features"], b, c),
-            K_net,
-            hand_models,
-            stride=self.stride,
-            depth_ref=self.depth_ref,
-            score_threshold=float(d.score_threshold if score_threshold is None else score_threshold),
-            max_hands=int(d.max_hands if max_hands is None else max_hands),
-            nms_kernel=int(d.nms_kernel),
-        )
 
     def save(self, path: str | Path) -> None:
         """Write the weights and config to a safetensors file."""

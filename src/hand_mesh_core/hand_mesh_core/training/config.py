@@ -16,7 +16,7 @@ of :data:`DEFAULTS`; command-line overrides are OmegaConf dot-list items
     head added by ``overrides``) start from their initialisation
     (:meth:`SingleStageNet.load` with ``config``).
 ``data``
-    :mod:`hand_mesh_core.data.datamodule` (sources, weights, batch size, workers).
+    :mod:`hand_mesh_core.training.datamodule` (sources, weights, batch size, workers).
 ``optim``
     AdamW ``lr`` and ``weight_decay``; ``backbone_lr_scale`` multiplies the backbone's
     learning rate (pretrained features move slower); ``freeze``: parameter-name prefixes

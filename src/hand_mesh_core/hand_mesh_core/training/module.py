@@ -6,7 +6,7 @@ network config, optionally initialised from a weights file), the left and right 
 models, and the weighted objective (:class:`SingleStageObjective`). The training loop,
 distribution (DDP), mixed precision, checkpoints and logging are Lightning's.
 
-One training step: the uint8 images of a batch (:func:`hand_mesh_core.data.datamodule.collate_samples`)
+One training step: the uint8 images of a batch (:func:`hand_mesh_core.training.datamodule.collate_samples`)
 become float RGB in [0, 1] in channels-last layout (PyTorch's oneDNN depthwise-convolution
 backward is about 40x faster in channels-last on CPU, measured here on the palm backbone's
 5x5 depthwise layers), the network runs, and the objective returns the total loss and each
@@ -23,7 +23,7 @@ import lightning.pytorch as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from hand_mesh_core.network.targets import Targets
+from hand_mesh_core.training.targets import Targets
 
 
 class SingleStageModule(pl.LightningModule):
@@ -36,7 +36,7 @@ class SingleStageModule(pl.LightningModule):
 
     Attributes:
         net: :class:`~hand_mesh_core.network.model.SingleStageNet`; ``objective``:
-        :class:`~hand_mesh_core.network.objective.SingleStageObjective`; ``net_config``: the
+        :class:`~hand_mesh_core.training.objective.SingleStageObjective`; ``net_config``: the
         network config.
 
     Raises ``ValueError`` for a ``freeze`` prefix that matches no parameter.
@@ -46,7 +46,7 @@ class SingleStageModule(pl.LightningModule):
         super().__init__()
         from hand_mesh_core.hand_model import HandModel
         from hand_mesh_core.network.model import SingleStageNet
-        from hand_mesh_core.network.objective import SingleStageObjective
+        from hand_mesh_core.training.objective import SingleStageObjective
         from hand_mesh_core.training.config import network_config
 
         container = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else dict(config)

@@ -1,7 +1,7 @@
 """Running a training config with Lightning's ``Trainer``: what ``hand-mesh train`` does.
 
 :func:`train` seeds everything (``lightning.seed_everything(seed, workers=True)``), builds
-the :class:`~.module.SingleStageModule` and :class:`~hand_mesh_core.data.datamodule.HandDataModule`,
+the :class:`~.module.SingleStageModule` and :class:`~hand_mesh_core.training.datamodule.HandDataModule`,
 and runs ``Trainer.fit`` with, in ``output.dir``:
 
 * ``tensorboard/`` — TensorBoard event files (``train/loss``, each loss term, learning rate);
@@ -89,8 +89,8 @@ def train(cfg: DictConfig, resume: bool = True, extra_callbacks: list | None = N
     import lightning.pytorch as pl
     import torch
 
-    from hand_mesh_core.data.datamodule import HandDataModule
-    from hand_mesh_core.training.export import export_checkpoint
+    from hand_mesh_core.training.datamodule import HandDataModule
+    from hand_mesh_core.training.weights_export import export_checkpoint
     from hand_mesh_core.training.module import SingleStageModule
 
     if cfg.get("threads"):

@@ -27,13 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from hand_mesh_core.boxes import bbox_from_points
-from hand_mesh_core.camera import project_np
 from hand_mesh_core.predictor import Predictor
-from hand_mesh_core.results import HandResult, Prediction
+from hand_mesh_core.results import Prediction, posed_hand_result
 from hand_mesh_core.two_stage.fitting import FitResult, FitSettings, HandFitter
 from hand_mesh_core.two_stage.landmarker import HandLandmarker, HandLandmarks
-from hand_mesh_core.two_stage.tracking import WarmStarts
+from hand_mesh_core.two_stage.warm_starts import WarmStarts
 
 
 @dataclasses.dataclass
@@ -98,10 +96,7 @@ class TwoStagePredictor(Predictor):
             min_presence_confidence=self.score_threshold,
             min_tracking_confidence=min_tracking_confidence,
         )
-        self.hand_models = self.load_hand_models()
-        self.fitter = HandFitter(self.hand_models, settings, device=self.device)
-        self.faces = {side: m.faces.detach().cpu().numpy().astype(np.int32) for side, m in self.hand_models.items()}
-        self.hand_model_name = str(self.hand_models["right"].name)
+        self.fitter = HandFitter(self.load_hand_models(), settings, device=self.device)
         #: Previous solution of each tracked hand (stream mode).
         self.warm_starts = WarmStarts()
 
@@ -134,28 +129,22 @@ class TwoStagePredictor(Predictor):
         out = self.run_stages(image, K, timestamp)
         height, width = image.shape[:2]
         fit = out.fit
-        results = []
-        for n, lm in enumerate(out.landmarks):
-            verts = fit.vertices[n] if fit.vertices is not None else None
-            outline = project_np(verts.astype(np.float64), K) if verts is not None else fit.keypoints_2d[n]
-            box = bbox_from_points(outline)
-            box = np.clip(box, 0.0, [width, height, width, height]).astype(np.float32)
-            results.append(
-                HandResult(
-                    handedness=lm.handedness,
-                    handedness_score=lm.handedness_score,
-                    score=lm.handedness_score,
-                    bbox=box,
-                    keypoints_2d=fit.keypoints_2d[n],
-                    keypoints_3d=fit.keypoints_3d[n],
-                    vertices=verts,
-                    pose=fit.params[n, :48],
-                    shape=fit.part("betas")[n],
-                    transl=fit.part("transl")[n],
-                    keypoint_scores=None,
-                    track_id=out.track_ids[n],
-                )
+        results = [
+            posed_hand_result(
+                handedness=lm.handedness,
+                handedness_score=lm.handedness_score,
+                score=lm.handedness_score,
+                keypoints_3d=fit.keypoints_3d[n],
+                vertices=fit.vertices[n] if fit.vertices is not None else None,
+                pose=fit.params[n, :48],
+                shape=fit.part("betas")[n],
+                transl=fit.part("transl")[n],
+                K=K,
+                image_size=(width, height),
+                track_id=out.track_ids[n],
             )
+            for n, lm in enumerate(out.landmarks)
+        ]
         return Prediction(
             results, image_size=(width, height), K=K, backend=self.backend,
             hand_model=self.hand_model_name, faces=self.faces, timings=out.timings,

@@ -35,9 +35,9 @@ from types import ModuleType
 
 import torch
 
-from hand_mesh_core.runtime.cache import default_cache_dir, file_sha256, text_sha256, write_atomically
-from hand_mesh_core.runtime.engine import Engine
-from hand_mesh_core.runtime.onnx_export import INPUT_NAME, read_onnx_info
+from hand_mesh_core.single_stage.runtimes.artefact_cache import default_cache_dir, file_sha256, text_sha256, write_atomically
+from hand_mesh_core.single_stage.runtimes.engine import Engine
+from hand_mesh_core.single_stage.runtimes.onnx_export import INPUT_NAME, read_onnx_info
 
 LOG = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def engine_cache_key(key: EngineKey) -> str:
 def engine_cache_path(onnx_path: str | Path, key: EngineKey, cache_dir: str | Path | None = None) -> Path:
     """``<cache_dir>/<onnx stem>-<first 16 hex digits of the key>.engine``.
 
-    ``cache_dir`` defaults to :func:`~hand_mesh_core.runtime.cache.default_cache_dir` /
+    ``cache_dir`` defaults to :func:`~hand_mesh_core.single_stage.runtimes.artefact_cache.default_cache_dir` /
     ``tensorrt``.
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "tensorrt"
@@ -135,7 +135,7 @@ class TensorRTEngine(Engine):
     """An exported single-stage model as a TensorRT engine on a CUDA GPU.
 
     Args:
-        onnx_path: a file written by :func:`~hand_mesh_core.runtime.onnx_export.export_onnx`.
+        onnx_path: a file written by :func:`~hand_mesh_core.single_stage.runtimes.onnx_export.export_onnx`.
         device: ``"cuda"`` or ``"cuda:N"``.
         fp16: build with fp16 kernels allowed (TensorRT 10; ignored with a warning where the
             flag no longer exists).

@@ -35,7 +35,7 @@ with ``(seed, i)``; so a distributed sampler splits items across processes witho
 duplicates, and any item is reproducible.
 
 Batches (:func:`collate_samples`): ``{"images": uint8 [B, 3, S, S], "targets":
-:class:`~hand_mesh_core.network.targets.Targets`, "datasets": [B] names}``; the targets are
+:class:`~hand_mesh_core.training.targets.Targets`, "datasets": [B] names}``; the targets are
 built in the loader workers, so the variable number of hands per image (0 included) is
 handled there.
 """
@@ -178,12 +178,12 @@ def collate_samples(samples: Sequence[NetworkSample], input_size: int, stride: i
         input_size: side of the network input (pixels); every image must have it.
         stride: output stride of the network.
         hand_models: when given, vertex targets are posed for hands with parameters
-            (:func:`~hand_mesh_core.network.targets.build_targets`).
+            (:func:`~hand_mesh_core.training.targets.build_targets`).
 
     Returns ``{"images": uint8 [B, 3, S, S], "targets": Targets, "datasets": list[str]}``.
     Raises ``ValueError`` for an image of another size.
     """
-    from hand_mesh_core.network.targets import build_targets
+    from hand_mesh_core.training.targets import build_targets
 
     for s in samples:
         if s.image.shape != (input_size, input_size, 3):

@@ -88,10 +88,10 @@ def create_engine(
     if runtime == "torch":
         if net is None:
             raise ValueError("runtime 'torch' needs the network (net=...)")
-        from hand_mesh_core.runtime.torch_engine import TorchEngine
+        from hand_mesh_core.single_stage.runtimes.torch_engine import TorchEngine
 
         return TorchEngine(net, device=device, **options)
-    from hand_mesh_core.runtime.onnx_export import export_weights, read_onnx_info
+    from hand_mesh_core.single_stage.runtimes.onnx_export import export_weights, read_onnx_info
 
     if onnx is None:
         if weights is None:
@@ -104,10 +104,10 @@ def create_engine(
         if ours != theirs:
             raise ValueError(f"ONNX model {onnx} (input, stride, depth_ref = {theirs}) does not match the network {ours}")
     if runtime == "onnxruntime":
-        from hand_mesh_core.runtime.onnxruntime_engine import OnnxRuntimeEngine
+        from hand_mesh_core.single_stage.runtimes.onnxruntime_engine import OnnxRuntimeEngine
 
         return OnnxRuntimeEngine(onnx, device=device, **options)
-    from hand_mesh_core.runtime.tensorrt_engine import TensorRTEngine
+    from hand_mesh_core.single_stage.runtimes.tensorrt_engine import TensorRTEngine
 
     return TensorRTEngine(onnx, device=device, **options)
 

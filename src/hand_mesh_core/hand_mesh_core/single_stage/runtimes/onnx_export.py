@@ -21,7 +21,7 @@ Graph interface (also written into the file's metadata, see :func:`read_onnx_inf
     ``61:122``; layout :data:`hand_mesh_core.network.heads.PARAM_SLICES`) at every cell.
 ``keypoint_heatmaps`` output (only networks with the keypoint heatmap head)
     ``[B, 21, S/4, S/4]`` float32 keypoint-heatmap logits, for the decode-time refinement
-    (:mod:`hand_mesh_core.network.keypoint_refinement`).
+    (:mod:`hand_mesh_core.single_stage.keypoint_refinement`).
 
 The per-hand parameter head, which PyTorch evaluates only at the peaks
 (:class:`hand_mesh_core.network.heads.PeakHead`), is exported dense
@@ -52,7 +52,7 @@ from hand_mesh_core.network.config import config_to_yaml
 from hand_mesh_core.network.heads import NUM_KEYPOINTS, PARAM_SLICES, PARAMS_PER_SIDE, SIDES
 from hand_mesh_core.network.model import SingleStageNet
 from hand_mesh_core.model_files import ModelFileError, reading
-from hand_mesh_core.runtime.cache import default_cache_dir, file_sha256, text_sha256, write_atomically
+from hand_mesh_core.single_stage.runtimes.artefact_cache import default_cache_dir, file_sha256, text_sha256, write_atomically
 
 #: ``hand_mesh.format`` metadata value of the files written here.
 LOG = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def export_weights(
         weights: the ``.safetensors`` weights file.
         path: where to write; None = the cache (:func:`cached_onnx_path`), where an
             existing file is reused without exporting again.
-        cache_dir: folder of the cache (default :func:`~hand_mesh_core.runtime.cache.default_cache_dir` / ``onnx``).
+        cache_dir: folder of the cache (default :func:`~hand_mesh_core.single_stage.runtimes.artefact_cache.default_cache_dir` / ``onnx``).
         opset: ONNX opset (>= 17).
 
     Returns the ONNX path. Raises ``FileNotFoundError`` / ``ValueError`` as

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hand_mesh_core.runtime.engine import Engine
-from hand_mesh_core.runtime.onnx_export import INPUT_NAME, OUTPUT_CHANNELS, OnnxModelInfo, read_onnx_info
+from hand_mesh_core.single_stage.runtimes.engine import Engine
+from hand_mesh_core.single_stage.runtimes.onnx_export import INPUT_NAME, OUTPUT_CHANNELS, OnnxModelInfo, read_onnx_info
 
 
 def providers_for(device: str) -> list:
@@ -54,7 +54,7 @@ class OnnxRuntimeEngine(Engine):
     """An exported single-stage model in an ``onnxruntime.InferenceSession``.
 
     Args:
-        onnx_path: a file written by :func:`~hand_mesh_core.runtime.onnx_export.export_onnx`.
+        onnx_path: a file written by :func:`~hand_mesh_core.single_stage.runtimes.onnx_export.export_onnx`.
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         threads: intra-op threads; None = ``torch.get_num_threads()``.
         spinning: let idle intra-op threads spin-wait (lower latency on an otherwise idle
@@ -63,7 +63,7 @@ class OnnxRuntimeEngine(Engine):
     Outputs ``centre``, ``handedness``, ``params`` (and ``keypoint_heatmaps`` when the model
     has it; float32, on ``device``). Raises
     ``FileNotFoundError`` / ``ValueError`` for a missing or foreign model (see
-    :func:`~hand_mesh_core.runtime.onnx_export.read_onnx_info`) and ``RuntimeError`` when
+    :func:`~hand_mesh_core.single_stage.runtimes.onnx_export.read_onnx_info`) and ``RuntimeError`` when
     the CUDA provider is asked for and missing.
     """
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import torch
 
 from hand_mesh_core.network.model import SingleStageNet
-from hand_mesh_core.runtime.engine import Engine, ParameterReader
+from hand_mesh_core.single_stage.runtimes.engine import Engine, ParameterReader
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}

@@ -1,7 +1,7 @@
 """Decode-time refinement of each hand to the network's own keypoint heatmaps (ours).
 
 Networks built with the keypoint heatmap head (``model.heads.keypoint_heatmaps``,
-:mod:`.heads`) predict, besides the hand-model parameters at each centre, a dense heatmap
+:mod:`hand_mesh_core.network.heads`) predict, besides the hand-model parameters at each centre, a dense heatmap
 per keypoint. The parameters reach the image only through the hand model and the
 projection, and on real photos their 2D keypoints are the weak part; a heatmap peak is a
 direct 2D measurement (the two-stage backend's landmarks play the same role). Decoding then
@@ -17,7 +17,7 @@ direct 2D measurement (the two-stage backend's landmarks play the same role). De
    keypoints (its shape and pose prior) with the two-stage backend's Levenberg-Marquardt
    fitter (:class:`~hand_mesh_core.two_stage.fitting.HandFitter`, warm-started from the
    network's parameters, 12 iterations at most, one batch per image), and poses the
-   refined hands again (:func:`~.decoding.pose_hands`) with the fitted wrist position, so
+   refined hands again (:func:`~hand_mesh_core.network.decoding.pose_hands`) with the fitted wrist position, so
    the mesh, 3D and 2D keypoints agree.
 
 Not in Ren, Zhu, Zhang (CVIU 2023): their decoding takes the parameters as predicted.
@@ -129,9 +129,9 @@ class KeypointRefiner:
         stride: network-input pixels per map cell.
 
     ``refiner(hands, heatmap_logits, K_net)``: ``hands`` the
-    :class:`~.decoding.DecodedHands` of a batch, ``heatmap_logits`` ``[B, 21, h, w]``,
+    :class:`~hand_mesh_core.network.decoding.DecodedHands` of a batch, ``heatmap_logits`` ``[B, 21, h, w]``,
     ``K_net`` ``[B, 3, 3]`` intrinsics of the network input; returns new
-    :class:`~.decoding.DecodedHands` (same hands, scores and sides; refined parameters,
+    :class:`~hand_mesh_core.network.decoding.DecodedHands` (same hands, scores and sides; refined parameters,
     translation, wrist, mesh and keypoints), or ``hands`` unchanged when disabled or empty.
     """
 

@@ -1,10 +1,11 @@
 """The ``single_stage`` backend of :func:`hand_mesh_core.create_predictor`.
 
 Per batch of images: letterbox each into the network's square input
-(:mod:`.letterbox`, ``K_net = A K``), one forward pass of :class:`.SingleStageNet` by the
-chosen runtime (:mod:`hand_mesh_core.runtime`: PyTorch channels-last with fp16 autocast on
-CUDA, ONNX Runtime or TensorRT), decoding of every hand (:mod:`.decoding`: peaks,
-handedness, parameters, meshes, metric wrist through the real ``K``), and conversion to
+(:mod:`hand_mesh_core.network.letterbox`, ``K_net = A K``), one forward pass of
+:class:`~hand_mesh_core.network.model.SingleStageNet` by the
+chosen runtime (:mod:`hand_mesh_core.single_stage.runtimes`: PyTorch channels-last with fp16 autocast on
+CUDA, ONNX Runtime or TensorRT), decoding of every hand (:mod:`hand_mesh_core.network.decoding`: peaks,
+handedness, parameters, meshes, metric wrist through the real ``K``; :meth:`SingleStagePredictor.decode_outputs`), and conversion to
 :class:`~hand_mesh_core.results.Prediction` (2D = projection of the 3D keypoints through the
 real ``K``, in the input image's pixels).
 
@@ -15,24 +16,26 @@ error — a network with random weights is never run silently.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from hand_mesh_core.camera import intrinsics_from_fov, project, validate_intrinsics
-from hand_mesh_core.network.keypoint_refinement import KeypointRefiner, RefinementSettings
+from hand_mesh_core.camera import intrinsics_from_fov, validate_intrinsics
+from hand_mesh_core.network.decoding import DecodedHands, decode
 from hand_mesh_core.network.letterbox import letterbox_image
 from hand_mesh_core.network.model import SingleStageNet
 from hand_mesh_core.paths import ASSETS_DIR
 from hand_mesh_core.predictor import Predictor, prepare_image
-from hand_mesh_core.network.decoding import DecodedHands
-from hand_mesh_core.results import HandResult, Prediction
-from hand_mesh_core.runtime import create_engine
+from hand_mesh_core.results import HandResult, Prediction, posed_hand_result
+from hand_mesh_core.single_stage.keypoint_refinement import KeypointRefiner, RefinementSettings
+from hand_mesh_core.single_stage.runtimes import create_engine
+from hand_mesh_core.threads import single_cpu_thread
 
 #: Weights used when the ``weights`` option is not given (shipped by the training issue).
 DEFAULT_WEIGHTS = ASSETS_DIR / "weights" / "single_stage_default.safetensors"
@@ -45,16 +48,16 @@ class SingleStagePredictor(Predictor):
         weights: path of a weights file (:meth:`SingleStageNet.save`); None = :data:`DEFAULT_WEIGHTS`.
         fp16: use fp16 autocast for the network on CUDA (ignored on CPU); with
             ``runtime="tensorrt"``, build the engine with fp16 kernels.
-        runtime: what runs the network (:mod:`hand_mesh_core.runtime`): ``"torch"``
+        runtime: what runs the network (:mod:`hand_mesh_core.single_stage.runtimes`): ``"torch"``
             (default), ``"onnxruntime"`` (CPU or CUDA execution provider by ``device``) or
             ``"tensorrt"`` (CUDA). The exported runtimes run the ONNX model of ``weights``,
             exported once into the cache (``$HAND_MESH_CACHE``, default
             ``~/.cache/hand_mesh``), unless ``onnx`` names one. Decoding is the same for all.
         onnx: an ONNX model exported from ``weights`` (``hand-mesh export``) to run instead.
-        runtime_options: the runtime's own options (:func:`hand_mesh_core.runtime.create_engine`),
+        runtime_options: the runtime's own options (:func:`hand_mesh_core.single_stage.runtimes.create_engine`),
             e.g. ``{"threads": 2}`` for ONNX Runtime or ``{"cache_dir": ...}`` for TensorRT.
         keypoint_refinement: refine each hand to the network's keypoint heatmaps
-            (:mod:`.keypoint_refinement`) when the weights have that head; None = the
+            (:mod:`hand_mesh_core.single_stage.keypoint_refinement`) when the weights have that head; None = the
             weights' config (``decoding.keypoint_refinement.enabled``). Runtimes whose
             outputs lack the heatmaps decode without it.
         **options: the common options of :class:`~hand_mesh_core.predictor.Predictor`
@@ -114,10 +117,7 @@ class SingleStagePredictor(Predictor):
             engine_options.setdefault("fp16", bool(fp16))
         self.runtime = runtime
         self.engine = create_engine(runtime, net=self.net, weights=path, onnx=onnx, device=self.device, **engine_options)
-        self.hand_models = self.load_hand_models()
-        first = self.hand_models["right"]
-        self.hand_model_name = str(getattr(first, "name", self.hand_model_kind))
-        self.faces = {s: m.faces.detach().cpu().numpy().astype(np.int32) for s, m in self.hand_models.items()}
+        self.load_hand_models()
         settings = RefinementSettings.from_config(self.net.config)
         if keypoint_refinement is not None:
             settings = dataclasses.replace(settings, enabled=bool(keypoint_refinement))
@@ -146,9 +146,18 @@ class SingleStagePredictor(Predictor):
                 view), or None for all defaults.
 
         Returns:
-            ``B`` :class:`Prediction` objects, as :meth:`predict` would return one by one.
-            Raises ``ValueError`` for a bad image or ``K`` or mismatched lengths.
+            ``B`` :class:`Prediction` objects, as :meth:`predict` would return one by one in
+            image mode: each image downscaled to ``max_image_side`` when larger (2D mapped
+            back), its best ``max_hands`` hands by score.
+
+        Raises:
+            ValueError: a bad image or ``K``, mismatched lengths, or stream mode
+                (``video=True``: tracks and smoothing need one frame after the other, call
+                :meth:`predict`).
         """
+        if self.video:
+            raise ValueError("predict_batch runs image mode; in stream mode (video=True) call predict frame by frame")
+        t0 = time.perf_counter()
         images = list(images)
         Ks = [None] * len(images) if Ks is None else list(Ks)
         if len(Ks) != len(images):
@@ -157,7 +166,49 @@ class SingleStagePredictor(Predictor):
             return []
         rgbs = [prepare_image(im) for im in images]
         Ks = [intrinsics_from_fov(r.shape[1], r.shape[0]) if k is None else validate_intrinsics(k) for r, k in zip(rgbs, Ks)]
-        return self._run(rgbs, Ks)
+        work = [self._working_image(r, k) for r, k in zip(rgbs, Ks)]
+        preds = self._run([w[0] for w in work], [w[1] for w in work])
+        return [
+            self._in_input_pixels(pred, sorted(pred, key=lambda h: -h.score)[: self.max_hands],
+                                  (rgb.shape[1], rgb.shape[0]), K, scale, dict(pred.timings), t0)
+            for rgb, K, (_, _, scale), pred in zip(rgbs, Ks, work, preds)
+        ]
+
+    @torch.inference_mode()
+    def decode_outputs(
+        self,
+        outputs: Mapping[str, torch.Tensor],
+        K_net: torch.Tensor,
+        score_threshold: float | None = None,
+        max_hands: int | None = None,
+    ) -> DecodedHands:
+        """Every hand of a batch from the engine's outputs: the one call of
+        :func:`hand_mesh_core.network.decoding.decode` (peaks, handedness, parameters read
+        by the engine's :meth:`~.runtimes.engine.Engine.parameter_reader`, metric wrist,
+        hand model), then the keypoint refinement when it is on (:attr:`refiner`).
+
+        Args:
+            outputs: what :attr:`engine` returned for a ``[B, 3, S, S]`` batch.
+            K_net: ``[B, 3, 3]`` float32 intrinsics of the network input, pixels.
+            score_threshold, max_hands: default the predictor's.
+
+        On the CPU this runs on one torch thread
+        (:func:`hand_mesh_core.threads.single_cpu_thread`): its tensors are tiny (a few
+        hands), and splitting each small op over OpenMP threads only adds synchronisation.
+        Measured on the 2-core CI machine under load from other jobs: decoding 1 / 8 hands
+        took 1.2 / 1.7 ms on one thread, and 1.2 to 124 ms (erratic) on two.
+        """
+        e = self.engine
+        with single_cpu_thread() if self.device == "cpu" else contextlib.nullcontext():
+            hands = decode(
+                outputs["centre"], outputs["handedness"], e.parameter_reader(outputs), K_net, self.hand_models,
+                stride=e.stride, depth_ref=e.depth_ref, nms_kernel=e.nms_kernel,
+                score_threshold=float(self.score_threshold if score_threshold is None else score_threshold),
+                max_hands=int(self.max_hands if max_hands is None else max_hands),
+            )
+            if self.refiner is not None and "keypoint_heatmaps" in outputs:
+                hands = self.refiner(hands, outputs["keypoint_heatmaps"], K_net)
+        return hands
 
     @torch.inference_mode()
     def _run(self, rgbs: list[np.ndarray], Ks: list[np.ndarray]) -> list[Prediction]:
@@ -176,9 +227,7 @@ class SingleStagePredictor(Predictor):
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        hands = self.engine.decode(outputs, K_net, self.hand_models, self.score_threshold, self.max_hands)
-        if self.refiner is not None and "keypoint_heatmaps" in outputs:
-            hands = self.refiner(hands, outputs["keypoint_heatmaps"], K_net)
+        hands = self.decode_outputs(outputs, K_net)
         predictions = hands_to_predictions(
             hands, [(r.shape[1], r.shape[0]) for r in rgbs], Ks, backend=self.backend,
             hand_model=self.hand_model_name, faces=self.faces,
@@ -209,35 +258,28 @@ def hands_to_predictions(
     Args:
         hands: :class:`~hand_mesh_core.network.decoding.DecodedHands` of a batch.
         image_sizes: ``(width, height)`` of each original image.
-        Ks: real ``3x3`` intrinsics of each image: 2D keypoints are the projection of the 3D
-            keypoints through them (original-image pixels); the box is that of the projected
-            vertices, clipped to the image.
+        Ks: real ``3x3`` intrinsics of each image: the 2D fields are built from the 3D ones
+            through them (:func:`~hand_mesh_core.results.posed_hand_result`: original-image
+            pixels).
         backend, hand_model, faces: copied into each :class:`Prediction`.
     """
-    device = hands.vertices.device
-    K_real = torch.as_tensor(np.stack(Ks), dtype=torch.float32, device=device)[hands.batch_index]
-    kp2d = project(hands.keypoints_3d, K_real).cpu().numpy()
-    vert2d = project(hands.vertices, K_real)
-    lo, hi = vert2d.amin(dim=1).cpu().numpy(), vert2d.amax(dim=1).cpu().numpy()
     host = {k: getattr(hands, k).cpu().numpy() for k in (
         "batch_index", "score", "is_right", "handedness_score", "global_orient", "hand_pose", "betas",
         "transl", "vertices", "keypoints_3d")}
     per_image: list[list[HandResult]] = [[] for _ in image_sizes]
     for i in range(len(hands)):
         b = int(host["batch_index"][i])
-        width, height = image_sizes[b]
-        box = np.clip(np.concatenate([lo[i], hi[i]]), 0.0, [width, height, width, height]).astype(np.float32)
-        per_image[b].append(HandResult(
+        per_image[b].append(posed_hand_result(
             handedness="right" if host["is_right"][i] else "left",
-            handedness_score=float(np.clip(host["handedness_score"][i], 0.0, 1.0)),
-            score=float(np.clip(host["score"][i], 0.0, 1.0)),
-            bbox=box,
-            keypoints_2d=kp2d[i],
+            handedness_score=host["handedness_score"][i],
+            score=host["score"][i],
             keypoints_3d=host["keypoints_3d"][i],
             vertices=host["vertices"][i],
             pose=np.concatenate([host["global_orient"][i], host["hand_pose"][i]]),
             shape=host["betas"][i],
             transl=host["transl"][i],
+            K=Ks[b],
+            image_size=image_sizes[b],
         ))
     return [
         Prediction(hs, image_size=size, K=K, backend=backend, hand_model=hand_model, faces=faces)

@@ -1,17 +1,13 @@
-"""The interface every runtime implements: the network's forward pass, decoding shared.
+"""The interface every runtime implements: the network's forward pass.
 
 An :class:`Engine` takes the letterboxed batch ``[B, 3, S, S]`` (float RGB in ``[0, 1]``)
 and returns the network's maps as float32 torch tensors on its device. Decoding
 (:func:`hand_mesh_core.network.decoding.decode`: peaks, handedness, parameters, metric
-wrist, hand model) is the same function for every runtime; an engine only says how the
-per-hand parameters are read from its outputs (:meth:`Engine.parameter_reader`): PyTorch
-evaluates the parameter head at the peaks, the exported runtimes gather a dense map.
-
-On the CPU, decoding runs on one torch thread
-(:func:`hand_mesh_core.threads.single_cpu_thread`): its tensors are tiny (a few
-hands), and splitting each small op over OpenMP threads only adds synchronisation. Measured
-on the 2-core CI machine under load from other jobs: decoding 1 / 8 hands took 1.2 / 1.7 ms
-on one thread, and 1.2 to 124 ms (erratic) on two.
+wrist, hand model) is the same function for every runtime, called once by
+:meth:`hand_mesh_core.single_stage.backend.SingleStagePredictor.decode_outputs`; an engine
+only says how the per-hand parameters are read from its outputs
+(:meth:`Engine.parameter_reader`): PyTorch evaluates the parameter head at the peaks, the
+exported runtimes gather a dense map.
 """
 
 from __future__ import annotations
@@ -21,8 +17,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from hand_mesh_core.network.decoding import DecodedHands, decode, gather_from_map
-from hand_mesh_core.threads import single_cpu_thread
+from hand_mesh_core.network.decoding import gather_from_map
 
 ParameterReader = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -68,39 +63,6 @@ class Engine(abc.ABC):
         Default: gather the dense ``outputs["params"]`` map (exported runtimes).
         """
         return gather_from_map(outputs["params"])
-
-    def decode(
-        self,
-        outputs: Mapping[str, torch.Tensor],
-        K_net: torch.Tensor,
-        hand_models: Mapping[str, torch.nn.Module],
-        score_threshold: float,
-        max_hands: int,
-    ) -> DecodedHands:
-        """Every hand of the batch (:func:`hand_mesh_core.network.decoding.decode`).
-
-        ``K_net`` ``[B, 3, 3]`` intrinsics of the network input (pixels); ``hand_models``
-        ``{"left", "right"}``; ``score_threshold`` in ``[0, 1]``; ``max_hands`` per image.
-        Runs on one torch thread on the CPU (module docstring).
-        """
-        if self.device == "cpu":
-            with single_cpu_thread():
-                return self._decode(outputs, K_net, hand_models, score_threshold, max_hands)
-        return self._decode(outputs, K_net, hand_models, score_threshold, max_hands)
-
-    def _decode(self, outputs, K_net, hand_models, score_threshold, max_hands) -> DecodedHands:
-        return decode(
-            outputs["centre"],
-            outputs["handedness"],
-            self.parameter_reader(outputs),
-            K_net,
-            hand_models,
-            stride=self.stride,
-            depth_ref=self.depth_ref,
-            score_threshold=float(score_threshold),
-            max_hands=int(max_hands),
-            nms_kernel=self.nms_kernel,
-        )
 
     def describe(self) -> str:
         """One line for logs and benchmark tables, e.g. ``"onnxruntime (CPUExecutionProvider)"``."""

@@ -23,7 +23,7 @@ keypoint_heatmap keypoint heatmap focal loss (ours; networks with the  losses.he
 =============== ====================================================== ===================
 
 Per-hand terms read the network's parameter head at each labelled hand's centre cell
-(:class:`~hand_mesh_core.network.targets.Targets`), take the set of the labelled side (the
+(:class:`~hand_mesh_core.training.targets.Targets`), take the set of the labelled side (the
 predicted side where the label has none), and place the mesh exactly as decoding does
 (:func:`~hand_mesh_core.network.decoding.wrist_from_prediction`,
 :func:`~hand_mesh_core.network.decoding.pose_hands`), so training supervises what the
@@ -56,7 +56,7 @@ from hand_mesh_core.losses.keypoints import (
 from hand_mesh_core.losses.priors import pose_prior, shape_prior
 from hand_mesh_core.network.decoding import PosedHands, handedness_at, pose_hands, wrist_from_prediction
 from hand_mesh_core.network.heads import split_parameters
-from hand_mesh_core.network.targets import Targets, keypoint_heatmap_targets
+from hand_mesh_core.training.targets import Targets, keypoint_heatmap_targets
 
 #: Loss terms in reporting order.
 TERMS = (
