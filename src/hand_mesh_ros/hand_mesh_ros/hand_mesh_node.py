@@ -68,7 +68,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from hand_mesh_core.camera import DEFAULT_HFOV_DEG, intrinsics_from_fov
-from hand_mesh_core.predictor import create_predictor
+from hand_mesh_core.backends import create_predictor
 from hand_mesh_core.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 from hand_mesh_ros.camera_info import FIRST_INFO_WAIT_S, RECENT_CAMERA_INFOS, CameraInfoCache, fov_problem
 from hand_mesh_ros.diagnostics import NodeStats, diagnostic_array
