@@ -139,6 +139,7 @@ def test_targets_compare_where_the_two_stage_pipeline_found_the_hands_and_bound_
     assert t["single_stage/onnxruntime"]["faster_on_two_hand_photos"] == {"a.jpg": True}
 
 
+@pytest.mark.slow
 def test_bench_smoke_run_writes_table_json_plot_and_frames(shared_data, tmp_path):
     from typer.testing import CliRunner
 

@@ -127,6 +127,7 @@ def test_corrupt_mediapipe_models_are_refused_naming_the_file(tmp_path):
     _check(exc, files[0])
 
 
+@pytest.mark.slow
 def test_hand_mesh_verbs_refuse_a_corrupt_file_in_one_line_with_status_2(tmp_path, shared_data):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(GARBAGE)

@@ -61,6 +61,7 @@ def trained(tmp_path_factory):
     return run_dir, result
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_checkpoints_are_written(trained):
     run_dir, result = trained
     assert result.global_step == STEPS
@@ -76,6 +77,7 @@ def test_loss_decreases_and_checkpoints_are_written(trained):
     assert (run_dir / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
     import shutil
 

@@ -68,6 +68,7 @@ def test_unrelated_photos_fed_as_a_stream_give_each_hand_once(shared_data):
         t += 1.0
 
 
+@pytest.mark.slow
 def test_ids_are_stable_over_the_real_video_and_smoothing_cuts_jitter(shared_data):
     recorded = stream_stability.record(shared_data / "video" / "mmaction2_demo.mp4", "two_stage", frames=100,
                                        device="cpu", max_hands=2)
@@ -107,6 +108,7 @@ def test_stream_stability_cli_writes_the_table_and_rejects_bad_settings(shared_d
     assert bad.exit_code != 0 and "settings" in bad.output
 
 
+@pytest.mark.slow
 def test_predict_cli_tracks_and_smooths_video_frames(shared_data, tmp_path):
     import json
 

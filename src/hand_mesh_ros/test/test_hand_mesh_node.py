@@ -181,6 +181,7 @@ def test_parameters_validated_read_only_and_dynamic(rig_factory, shared_data):
     assert rig.out.messages["/hands/markers"] == []  # markers switched off at runtime
 
 
+@pytest.mark.slow
 def test_single_stage_with_weights_and_runtime_parameters(rig_factory, shared_data, tmp_path, monkeypatch):
     # the plumbing of 'weights' and 'runtime': a small seeded network (not trained) run by
     # ONNX Runtime from the given file; threshold 0 decodes max_hands peaks

@@ -61,6 +61,7 @@ def test_interfaces_generated():
     assert "hands" in HandMeshArray.get_fields_and_field_types()
 
 
+@pytest.mark.slow
 def test_core_cli_on_path_and_core_imports_without_ros():
     """`hand-mesh` is installed on PATH; hand_mesh_core never imports rclpy."""
     out = subprocess.run(["hand-mesh", "--help"], capture_output=True, text=True, timeout=120)
@@ -84,6 +85,7 @@ def test_core_cli_on_path_and_core_imports_without_ros():
     assert out.returncode == 0, f"ROS imports in hand_mesh_core: {out.stdout} {out.stderr}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pkg_dir", ["src/hand_mesh_core", "src/hand_mesh_ros"])
 def test_python_packages_build_as_plain_wheels(pkg_dir, tmp_path):
     """`pip install -e src/hand_mesh_core` works: the setup.py builds without colcon."""

@@ -138,6 +138,7 @@ PUBLISHER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_received_from_another_process(ros_context, tmp_path):
     """A second OS process is a second DDS participant: the message crosses processes."""
     sub_node = rclpy.create_node("hm_test_local_sub", context=ros_context)

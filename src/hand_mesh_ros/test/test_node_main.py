@@ -55,6 +55,7 @@ def test_hand_mesh_node_with_a_corrupt_model_file_exits_2_in_one_line(kind, caps
     assert not rclpy.ok()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given", [None, "ACTIVE"])
 def test_hand_mesh_node_runs_openmp_passive_unless_told_otherwise(given):
     # spin-waiting OpenMP threads halved the node's rate under a flood (bench_flood): the

@@ -4,6 +4,7 @@ refused without stream mode)."""
 
 from __future__ import annotations
 
+import pytest
 from rclpy.parameter import Parameter
 
 from hand_mesh_core.media import FrameSource, load_rgb
@@ -20,6 +21,7 @@ def _video_frames(shared_data, start: int, count: int) -> list:
     return frames
 
 
+@pytest.mark.slow
 def test_stream_ids_and_smoothing_parameters_while_running(rig_factory, shared_data):
     rig = rig_factory(smoothing=True, smoothing_min_cutoff=2.0, smoothing_beta=10.0)
     node = rig.node

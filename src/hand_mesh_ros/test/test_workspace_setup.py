@@ -60,6 +60,7 @@ def test_setup_refuses_an_unknown_distribution(tmp_path):
     assert not (tmp_path / "venv").exists()
 
 
+@pytest.mark.slow
 def test_setup_rebuilds_a_venv_that_holds_another_distribution(tmp_path):
     """One venv holds one distribution: asking for Jazzy in a Kilted venv starts afresh.
 
@@ -140,6 +141,7 @@ def _distribution_of_this_venv() -> tuple[str, str]:
     return distro, source
 
 
+@pytest.mark.slow
 def test_venv_records_its_distribution_and_holds_it():
     """The record matches the rclpy the venv holds (the pin of that distribution's
     constraints file) and `hand-mesh info` prints both."""
