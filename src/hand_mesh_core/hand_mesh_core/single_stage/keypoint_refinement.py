@@ -16,7 +16,7 @@ direct 2D measurement (the two-stage backend's landmarks play the same role). De
 2. **fits** the hand model to those 2D keypoints and to the network's own wrist-centred 3D
    keypoints (its shape and pose prior) with the two-stage backend's Levenberg-Marquardt
    fitter (:class:`~hand_mesh_core.two_stage.fitting.HandFitter`, warm-started from the
-   network's parameters, 12 iterations at most, one batch per image), and poses the
+   network's parameters, ``iterations`` at most, one batch per image), and poses the
    refined hands again (:func:`~hand_mesh_core.network.decoding.pose_hands`) with the fitted wrist position, so
    the mesh, 3D and 2D keypoints agree.
 
@@ -47,17 +47,21 @@ class RefinementSettings:
         window: search radius around the projected keypoint, as a fraction of the hand's
             size (longer side of its projected keypoints' box), at least
             :data:`MIN_WINDOW_CELLS` cells.
+        iterations: most Levenberg-Marquardt iterations of the fit (its cost grows with
+            them; weights files written before this setting existed get this default).
     """
 
     enabled: bool = True
     min_score: float = 0.2
     window: float = 0.25
+    iterations: int = 12
 
     @classmethod
     def from_config(cls, cfg) -> RefinementSettings:
         """From a network config's ``decoding.keypoint_refinement`` section."""
         r = cfg.decoding.keypoint_refinement
-        return cls(enabled=bool(r.enabled), min_score=float(r.min_score), window=float(r.window))
+        return cls(enabled=bool(r.enabled), min_score=float(r.min_score), window=float(r.window),
+                   iterations=int(r.get("iterations", cls.iterations)))
 
 
 def read_keypoints(
@@ -143,7 +147,8 @@ class KeypointRefiner:
         self.hand_models = hand_models
         # the network's 3D keypoints are already in the camera frame (no ray rotation);
         # warm-started from its parameters, as the two-stage backend does in video mode
-        self.fitter = HandFitter(dict(hand_models), FitSettings(perspective_world=False))
+        self.fitter = HandFitter(dict(hand_models), FitSettings(perspective_world=False,
+                                                                max_iterations_warm=settings.iterations))
 
     def __call__(self, hands, heatmap_logits: torch.Tensor, K_net: torch.Tensor):
         from hand_mesh_core.network.decoding import pose_hands
