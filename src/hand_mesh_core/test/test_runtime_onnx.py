@@ -82,11 +82,15 @@ def test_onnxruntime_outputs_match_pytorch_on_real_images(shared_data, onnx_path
     assert batch.shape[0] >= 5  # one batch of all images: the batch dimension is dynamic
     engine = OnnxRuntimeEngine(onnx_path, device="cpu")
     outputs = engine(batch)
-    assert {k: tuple(v.shape) for k, v in outputs.items()} == {
-        "centre": (batch.shape[0], 1, net.input_size // 4, net.input_size // 4),
-        "handedness": (batch.shape[0], 2, net.input_size // 4, net.input_size // 4),
-        "params": (batch.shape[0], 122, net.input_size // 4, net.input_size // 4),
+    side = net.input_size // 4
+    expected = {
+        "centre": (batch.shape[0], 1, side, side),
+        "handedness": (batch.shape[0], 2, side, side),
+        "params": (batch.shape[0], 122, side, side),
     }
+    if net.heads.keypoints is not None:  # weights with the keypoint heatmap head export it too
+        expected["keypoint_heatmaps"] = (batch.shape[0], 21, side, side)
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == expected
     diff = max_abs_difference(net, outputs, batch)
     assert max(diff.values()) <= 1e-3, diff
     # the dense parameter map at a cell equals PyTorch's per-peak head there
