@@ -3,24 +3,24 @@
 Terms (``loss`` section of the config, :mod:`hand_mesh_core.network.config`; a term whose
 weight is 0, or whose labels are absent from the batch, is skipped and reported as 0):
 
-=============== ====================================================== ===================
-name            what                                                   function
-=============== ====================================================== ===================
-centre          centre heatmap focal loss                              losses.heatmap
-handedness      handedness focal loss (windows of unknown sides masked) losses.heatmap
-side            left/right cross-entropy at each labelled centre (ours) losses.heatmap
-keypoints_2d    reprojection of the model's 21 keypoints (network px)  losses.keypoints
-bone_direction  unit 2D bone directions                                losses.keypoints
-pose_prior      joint-limit hinge                                      losses.priors
-shape_prior     shape regulariser                                      losses.priors
-joints_3d       wrist-relative 3D keypoints, L1 (m)                    losses.keypoints
-wrist_3d        absolute 3D wrist (metric translation), L1 (m)         losses.keypoints
-vertices_3d     wrist-relative vertices, L1 (m)                        losses.keypoints
-photometric     SH-shaded rendering vs image inside silhouette & mask  losses.rendering
-silhouette      rendered soft silhouette vs hand mask                  losses.rendering
+================ ====================================================== ===================
+name             what                                                   function
+================ ====================================================== ===================
+centre           centre heatmap focal loss                              losses.heatmap
+handedness       handedness focal loss (windows of unknown sides masked) losses.heatmap
+side             left/right cross-entropy at each labelled centre (ours) losses.heatmap
+keypoints_2d     reprojection of the model's 21 keypoints (network px)  losses.keypoints
+bone_direction   unit 2D bone directions                                losses.keypoints
+pose_prior       joint-limit hinge                                      losses.priors
+shape_prior      shape regulariser                                      losses.priors
+joints_3d        wrist-relative 3D keypoints, L1 (m)                    losses.keypoints
+wrist_3d         absolute 3D wrist (metric translation), L1 (m)         losses.keypoints
+vertices_3d      wrist-relative vertices, L1 (m)                        losses.keypoints
+photometric      SH-shaded rendering vs image inside silhouette & mask  losses.rendering
+silhouette       rendered soft silhouette vs hand mask                  losses.rendering
 keypoint_heatmap keypoint heatmap focal loss (ours; networks with the  losses.heatmap
-                keypoint head only)
-=============== ====================================================== ===================
+                 keypoint head only)
+================ ====================================================== ===================
 
 Per-hand terms read the network's parameter head at each labelled hand's centre cell
 (:class:`~hand_mesh_core.training.targets.Targets`), take the set of the labelled side (the
