@@ -136,6 +136,8 @@ def test_hand_mesh_verbs_refuse_a_corrupt_file_in_one_line_with_status_2(tmp_pat
         "predict": ["predict", str(image), "--backend", "single_stage", "--weights", str(bad), "--device", "cpu",
                     "--out", str(tmp_path / "out")],
         "export": ["export", str(bad), "--out", str(tmp_path / "x.onnx")],
+        "eval": ["eval", "--backends", "single_stage", "--weights", str(bad), "--device", "cpu",
+                 "--out", str(tmp_path / "eval")],
     }
     for verb, args in verbs.items():
         t0 = time.monotonic()

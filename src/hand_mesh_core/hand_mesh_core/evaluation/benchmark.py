@@ -262,10 +262,14 @@ def run_benchmark(
             (:data:`~hand_mesh_core.data.readers.mmpose_coco.VALIDATION_SUBSETS`), or None.
 
     A backend whose creation raises is reported in ``unavailable`` with the error, not
-    raised. Raises ``FileNotFoundError`` when a given folder is missing or the folders
-    hold none of the subsets, ``ValueError`` for an unknown subset name.
+    raised (a backend may lack its optional packages), except for a model file that cannot
+    be used: that raises :class:`~hand_mesh_core.model_files.ModelFileError` (the CLI's one
+    line naming the file, exit status 2), since a corrupt file given by the user is an
+    error, not a missing feature. Raises ``FileNotFoundError`` when a given folder is missing
+    or the folders hold none of the subsets, ``ValueError`` for an unknown subset name.
     """
     from hand_mesh_core.backends import create_predictor
+    from hand_mesh_core.model_files import ModelFileError
 
     for root in (data_root, validation_root):
         if root is not None and not Path(root).is_dir():
@@ -282,6 +286,8 @@ def run_benchmark(
         try:
             options = {**(predictor_options or {}), **((backend_options or {}).get(backend) or {})}
             predictor = create_predictor(backend, **options)
+        except ModelFileError:
+            raise
         except Exception as e:  # reported, not raised: a backend may lack weights or packages
             unavailable[backend] = f"{type(e).__name__}: {e}"
             continue
