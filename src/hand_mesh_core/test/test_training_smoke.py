@@ -163,3 +163,20 @@ def test_operating_threshold_folded_into_the_export_finds_the_same_hands_at_the_
     assert at_half[0].score >= 0.5 and at_t[0].score == pytest.approx(best, abs=1e-6)
     with pytest.raises(ValueError, match="operating threshold"):
         export_checkpoint(checkpoint, tmp_path / "bad.safetensors", operating_threshold=1.0)
+
+
+def test_decoding_overrides_are_written_into_the_export_and_typos_refused(trained, tmp_path):
+    from hand_mesh_core.network.model import SingleStageNet
+    from hand_mesh_core.training.weights_export import export_checkpoint, read_provenance
+
+    run_dir, result = trained
+    ckpt = sorted((run_dir / "checkpoints").glob("*.ckpt"))[-1]
+    out = export_checkpoint(ckpt, tmp_path / "w.safetensors",
+                            decoding=["keypoint_refinement.enabled=false", "keypoint_refinement.iterations=3",
+                                      "max_hands=5"])
+    cfg = SingleStageNet.load(out).config.decoding
+    assert (cfg.keypoint_refinement.enabled, cfg.keypoint_refinement.iterations, cfg.max_hands) == (False, 3, 5)
+    assert read_provenance(out)["decoding_overrides"][-1] == "max_hands=5"
+    for bad in (["keypoint_refinment.enabled=true"], ["max_hands=0"], ["max_hands"]):
+        with pytest.raises(ValueError):
+            export_checkpoint(ckpt, tmp_path / "bad.safetensors", decoding=bad)

@@ -28,6 +28,10 @@ def export_weights(
         help="Pseudo-label dataset (hand-mesh pseudo-label) on which to choose the operating threshold "
              "(highest detection F1) and fold it in; the sweep is written to OUT.calibration.md."),
     calibrate_images: int = typer.Option(150, min=10, help="Images of --calibrate-on used (evenly spaced)."),
+    decoding: list[str] = typer.Option(
+        [], "--decoding",
+        help="KEY=VALUE override of the network config's decoding section written into OUT, repeatable "
+             "(e.g. keypoint_refinement.enabled=true)."),
 ) -> None:
     """Write the network of CHECKPOINT (weights + its network config) to OUT."""
     from hand_mesh_core.training.weights_export import export_checkpoint
@@ -37,7 +41,7 @@ def export_weights(
     try:
         if calibrate_on is not None:
             operating_threshold = _calibrate(checkpoint, out, calibrate_on, calibrate_images)
-        path = export_checkpoint(checkpoint, out, fp16=fp16, operating_threshold=operating_threshold)
+        path = export_checkpoint(checkpoint, out, fp16=fp16, operating_threshold=operating_threshold, decoding=decoding)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e

@@ -12,6 +12,7 @@ for the model card.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,14 +82,19 @@ def fold_operating_threshold(net: torch.nn.Module, threshold: float) -> float:
 
 def export_checkpoint(checkpoint: str | Path, path: str | Path, fp16: bool = True,
                       provenance: dict[str, Any] | None = None,
-                      operating_threshold: float | None = None) -> Path:
+                      operating_threshold: float | None = None,
+                      decoding: Sequence[str] = ()) -> Path:
     """Export the network of a Lightning checkpoint written by ``hand-mesh train``.
 
     The checkpoint's step and the training config's data sources are added to
     ``provenance``. With ``operating_threshold``, the centre head is shifted by
     :func:`fold_operating_threshold` first and the threshold is recorded in the provenance.
-    Raises ``FileNotFoundError`` for a missing checkpoint, ``ValueError`` for a threshold
-    outside (0, 1).
+    ``decoding``: OmegaConf dot-list overrides of the network config's ``decoding`` section
+    written into the file (e.g. ``["keypoint_refinement.enabled=true",
+    "keypoint_refinement.min_score=0.0"]``): the decoding settings the weights were
+    measured with, which the checkpoint's training config may predate; recorded in the
+    provenance. Raises ``FileNotFoundError`` for a missing checkpoint, ``ValueError`` for a
+    threshold outside (0, 1) or a decoding override that is malformed, unknown or invalid.
     """
     from hand_mesh_core.training.module import SingleStageModule
 
@@ -103,8 +109,31 @@ def export_checkpoint(checkpoint: str | Path, path: str | Path, fp16: bool = Tru
     if operating_threshold is not None:
         fold_operating_threshold(module.net, operating_threshold)
         facts["operating_threshold_folded"] = float(operating_threshold)
+    if decoding:
+        set_decoding(module.net, decoding)
+        facts["decoding_overrides"] = list(decoding)
     facts.update(provenance or {})
     return export_weights(module.net, path, fp16=fp16, provenance=facts)
+
+
+def set_decoding(net: torch.nn.Module, overrides: Sequence[str]) -> None:
+    """Apply ``overrides`` (``"key.sub=value"``, value read as YAML) to ``net.config.decoding``.
+
+    Only settings the section already has may be set (a typo is an error, not a new key);
+    the result is checked like any network config (:func:`~hand_mesh_core.network.config.load_config`).
+    Raises ``ValueError`` otherwise.
+    """
+    import yaml
+
+    from hand_mesh_core.network.config import load_config
+
+    updates = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"decoding override must be KEY=VALUE, got {item!r}")
+        updates[f"decoding.{key.strip()}"] = yaml.safe_load(value)
+    net.config = load_config(net.config, **updates)
 
 
 def read_provenance(path: str | Path) -> dict[str, Any]:
