@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "depth_ref": 0.5,
     },
     "decoding": {"score_threshold": 0.3, "max_hands": 8, "nms_kernel": 5,
-                 "keypoint_refinement": {"enabled": True, "min_score": 0.2, "window": 0.25, "iterations": 12}},
+                 "keypoint_refinement": {"enabled": True, "min_score": 0.0, "window": 0.25, "iterations": 8}},
     "loss": {
         "centre": 100.0,
         "handedness": 100.0,

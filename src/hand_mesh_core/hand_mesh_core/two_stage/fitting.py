@@ -439,8 +439,11 @@ class HandFitter:
         # inference mode: no autograd bookkeeping at all (about 15% of the fit's CPU time)
         with single_cpu_thread() if self.device.type == "cpu" else contextlib.nullcontext(), torch.inference_mode():
             cam_world = np.stack([self.camera_world(uv_solve[n], world_solve[n], K) for n in range(N)])
-            x0 = self.initial_params(solve_sides, uv_solve, world_solve, K, cam_world)
-            x0 = np.where(warm[:, None], x_init, x0)
+            x0 = x_init.copy()
+            cold = np.nonzero(~warm)[0]
+            if len(cold):  # the closed-form start only where no warm start is given
+                x0[cold] = self.initial_params([solve_sides[n] for n in cold], uv_solve[cold], world_solve[cold], K,
+                                               cam_world[cold])
             max_iters = np.where(warm, self.settings.max_iterations_warm, self.settings.max_iterations)
             obs = self._observations(solve_sides, uv_solve, cam_world, K, x0)
             x, iterations, converged = self._levenberg_marquardt(x0, obs, max_iters)
