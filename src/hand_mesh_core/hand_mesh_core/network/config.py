@@ -156,7 +156,7 @@ def _check(cfg: DictConfig) -> None:
     r = d.keypoint_refinement
     if not 0.0 <= float(r.min_score) <= 1.0 or not float(r.window) > 0:
         raise ValueError(f"decoding.keypoint_refinement needs min_score in [0, 1] and window > 0, got {r.min_score}, {r.window}")
-    if int(r.get("iterations", 1)) < 1:
+    if int(r.iterations) < 1:
         raise ValueError(f"decoding.keypoint_refinement.iterations must be >= 1, got {r.iterations}")
     if int(cfg.objective.render_size) <= 0:
         raise ValueError(f"objective.render_size must be positive, got {cfg.objective.render_size}")

@@ -32,6 +32,9 @@ import numpy as np
 import torch
 
 from hand_mesh_core.camera import project
+from hand_mesh_core.network.config import DEFAULTS
+
+_DEFAULTS = DEFAULTS["decoding"]["keypoint_refinement"]
 
 #: Fewest cells the search window reaches from the projected keypoint.
 MIN_WINDOW_CELLS = 2.0
@@ -58,17 +61,19 @@ class RefinementSettings:
             error 17.3 / 12.1 / 11.0 / 11.1 % (same measurement).
     """
 
-    enabled: bool = True
-    min_score: float = 0.0
-    window: float = 0.25
-    iterations: int = 8
+    # the defaults are the network config's (one place: network/config.py DEFAULTS)
+    enabled: bool = bool(_DEFAULTS["enabled"])
+    min_score: float = float(_DEFAULTS["min_score"])
+    window: float = float(_DEFAULTS["window"])
+    iterations: int = int(_DEFAULTS["iterations"])
 
     @classmethod
     def from_config(cls, cfg) -> RefinementSettings:
-        """From a network config's ``decoding.keypoint_refinement`` section."""
+        """From a checked network config's ``decoding.keypoint_refinement`` section
+        (:func:`~hand_mesh_core.network.config.load_config`: keys a file lacks have the defaults)."""
         r = cfg.decoding.keypoint_refinement
         return cls(enabled=bool(r.enabled), min_score=float(r.min_score), window=float(r.window),
-                   iterations=int(r.get("iterations", cls.iterations)))
+                   iterations=int(r.iterations))
 
 
 def read_keypoints(

@@ -89,8 +89,8 @@ def export_checkpoint(checkpoint: str | Path, path: str | Path, fp16: bool = Tru
     The checkpoint's step and the training config's data sources are added to
     ``provenance``. With ``operating_threshold``, the centre head is shifted by
     :func:`fold_operating_threshold` first and the threshold is recorded in the provenance.
-    ``decoding``: OmegaConf dot-list overrides of the network config's ``decoding`` section
-    written into the file (e.g. ``["keypoint_refinement.enabled=true",
+    ``decoding``: ``KEY=VALUE`` overrides of the network config's ``decoding`` section
+    (:func:`set_decoding`) written into the file (e.g. ``["keypoint_refinement.enabled=true",
     "keypoint_refinement.min_score=0.0"]``): the decoding settings the weights were
     measured with, which the checkpoint's training config may predate; recorded in the
     provenance. Raises ``FileNotFoundError`` for a missing checkpoint, ``ValueError`` for a
