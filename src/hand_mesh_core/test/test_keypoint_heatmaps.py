@@ -96,6 +96,49 @@ def test_read_keypoints_finds_sub_cell_peaks_near_the_guess_and_ignores_other_ha
         read_keypoints(heat[:, :5], torch.tensor([0]), guess, 0.25, STRIDE)
 
 
+def _brute_force_peak(heat, image, guess, radius_cells):
+    """(row, col, logit) of the highest cell within ``radius_cells`` of ``guess`` (pixels), by
+    visiting every cell of the map (the definition :func:`read_keypoints` must match)."""
+    centre = guess / STRIDE - 0.5
+    best = (None, None, -float("inf"))
+    for row in range(heat.shape[-2]):
+        for col in range(heat.shape[-1]):
+            if (row - float(centre[1])) ** 2 + (col - float(centre[0])) ** 2 <= radius_cells ** 2:
+                if float(heat[image, row, col]) > best[2]:
+                    best = (row, col, float(heat[image, row, col]))
+    return best
+
+
+def test_read_keypoints_takes_the_highest_cell_of_the_window_as_a_full_map_search_does():
+    """Random maps, hands of several sizes, guesses near and beyond the map's edges: each
+    keypoint's peak cell and score are those of a search over every cell; a guess whose
+    window holds no cell keeps the guess with score 0."""
+    g = torch.Generator().manual_seed(7)
+    heat = torch.randn(2, 21, 20, 23, generator=g) * 3.0
+    batch = torch.tensor([1, 0, 1])
+    centres = torch.tensor([[10.0, 12.0], [85.0, 70.0], [-6.0, 40.0]])  # the last one left of the map
+    spread = torch.tensor([6.0, 25.0, 12.0])
+    guess = centres[:, None] + torch.randn(3, 21, 2, generator=g) * spread[:, None, None]
+    guess[2, 0] = torch.tensor([-400.0, -400.0])  # nothing of the map within its window
+    uv, score = read_keypoints(heat, batch, guess, window=0.4, stride=STRIDE)
+    cells = guess / STRIDE - 0.5
+    size = (cells.amax(dim=1) - cells.amin(dim=1)).amax(dim=1)
+    checked = 0
+    for n in range(3):
+        radius = max(0.4 * float(size[n]), 2.0)
+        for j in range(21):
+            row, col, logit = _brute_force_peak(heat[:, j], int(batch[n]), guess[n, j], radius)
+            if row is None:
+                assert torch.equal(uv[n, j], guess[n, j]) and float(score[n, j]) == 0.0
+                continue
+            checked += 1
+            assert float(score[n, j]) == pytest.approx(torch.sigmoid(torch.tensor(logit)).item(), abs=1e-6)
+            # the sub-cell offset moves at most half a cell from the peak cell's middle
+            assert abs(float(uv[n, j, 0]) - (col + 0.5) * STRIDE) <= 0.5 * STRIDE + 1e-4
+            assert abs(float(uv[n, j, 1]) - (row + 0.5) * STRIDE) <= 0.5 * STRIDE + 1e-4
+    assert checked >= 50 and float(score[2, 0]) == 0.0
+
+
 def test_refinement_pulls_a_wrong_hand_onto_the_heatmaps(hand_models):
     """Plant heatmaps at the true hand's keypoints, decode a hand with a wrong pose: the
     refined hand's 2D keypoints land near the truth and its mesh agrees with them."""
