@@ -167,16 +167,21 @@ def test_operating_threshold_folded_into_the_export_finds_the_same_hands_at_the_
 
 def test_decoding_overrides_are_written_into_the_export_and_typos_refused(trained, tmp_path):
     from hand_mesh_core.network.model import SingleStageNet
+    from hand_mesh_core.single_stage.keypoint_refinement import RefinementSettings
     from hand_mesh_core.training.weights_export import export_checkpoint, read_provenance
 
     run_dir, result = trained
     ckpt = sorted((run_dir / "checkpoints").glob("*.ckpt"))[-1]
     out = export_checkpoint(ckpt, tmp_path / "w.safetensors",
                             decoding=["keypoint_refinement.enabled=false", "keypoint_refinement.iterations=3",
-                                      "max_hands=5"])
+                                      "keypoint_refinement.damping=0.05", "max_hands=5"])
     cfg = SingleStageNet.load(out).config.decoding
     assert (cfg.keypoint_refinement.enabled, cfg.keypoint_refinement.iterations, cfg.max_hands) == (False, 3, 5)
+    # the refiner built from the file's settings uses them
+    refiner_settings = RefinementSettings.from_config(SingleStageNet.load(out).config)
+    assert (refiner_settings.iterations, refiner_settings.damping) == (3, pytest.approx(0.05))
     assert read_provenance(out)["decoding_overrides"][-1] == "max_hands=5"
-    for bad in (["keypoint_refinment.enabled=true"], ["max_hands=0"], ["max_hands"]):
+    for bad in (["keypoint_refinment.enabled=true"], ["max_hands=0"], ["max_hands"],
+                ["keypoint_refinement.damping=0"]):
         with pytest.raises(ValueError):
             export_checkpoint(ckpt, tmp_path / "bad.safetensors", decoding=bad)

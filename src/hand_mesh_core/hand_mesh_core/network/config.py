@@ -18,7 +18,7 @@ A config has three sections; a YAML file in ``hand_mesh_core/configs/`` (e.g.
     every input size; see :mod:`hand_mesh_core.network.decoding`).
 ``decoding``
     ``score_threshold``, ``max_hands``, ``nms_kernel`` (:func:`~hand_mesh_core.network.decoding.find_peaks`);
-    ``keypoint_refinement`` (``enabled``, ``min_score``, ``window``, ``iterations``): the decode-time
+    ``keypoint_refinement`` (``enabled``, ``min_score``, ``window``, ``iterations``, ``damping``): the decode-time
     refinement of the hand model to the keypoint heatmaps, used only by networks that have
     that head (:mod:`hand_mesh_core.single_stage.keypoint_refinement`).
 ``loss``
@@ -58,7 +58,8 @@ DEFAULTS: dict[str, Any] = {
         "depth_ref": 0.5,
     },
     "decoding": {"score_threshold": 0.3, "max_hands": 8, "nms_kernel": 5,
-                 "keypoint_refinement": {"enabled": True, "min_score": 0.0, "window": 0.25, "iterations": 8}},
+                 "keypoint_refinement": {"enabled": True, "min_score": 0.0, "window": 0.25, "iterations": 5,
+                                         "damping": 0.01}},
     "loss": {
         "centre": 100.0,
         "handedness": 100.0,
@@ -158,6 +159,8 @@ def _check(cfg: DictConfig) -> None:
         raise ValueError(f"decoding.keypoint_refinement needs min_score in [0, 1] and window > 0, got {r.min_score}, {r.window}")
     if int(r.iterations) < 1:
         raise ValueError(f"decoding.keypoint_refinement.iterations must be >= 1, got {r.iterations}")
+    if not float(r.damping) > 0:
+        raise ValueError(f"decoding.keypoint_refinement.damping must be > 0, got {r.damping}")
     if int(cfg.objective.render_size) <= 0:
         raise ValueError(f"objective.render_size must be positive, got {cfg.objective.render_size}")
     for key, weight in cfg.loss.items():
