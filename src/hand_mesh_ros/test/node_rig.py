@@ -67,8 +67,15 @@ class Rig:
         return self.meshes[-1]
 
     def diagnostics(self) -> dict[str, str]:
+        """Values of a /diagnostics report taken after the node's worker finished its last frame.
+
+        The worker publishes a result before it counts it, so a report snapshotted in between
+        lags by one frame: wait until the worker is idle, then skip the report that may have
+        been in flight and return the next one.
+        """
+        assert spin_until(self.executor, lambda: self.node.idle, 10)
         n = len(self.out.messages["/diagnostics"])
-        assert spin_until(self.executor, lambda: len(self.out.messages["/diagnostics"]) > n, 5)
+        assert spin_until(self.executor, lambda: len(self.out.messages["/diagnostics"]) > n + 1, 5)
         return diagnostic_values(self.out.messages["/diagnostics"][-1], DIAG_NAME)
 
     def warnings(self, text: str) -> list[str]:
