@@ -31,14 +31,26 @@ def test_shipped_weights_find_the_freihand_right_hands(shared_data):
     assert s["pck@0.2"] >= 0.45 and s["handedness_accuracy"] >= 0.85
 
 
-def test_shipped_weights_find_the_extended_right_hand_in_a_real_photo(shared_data):
-    from hand_mesh_core.media import load_rgb
+def _acr_magic_hands(shared_data):
     from hand_mesh_core.backends import create_predictor
+    from hand_mesh_core.media import load_rgb
 
     image = load_rgb(shared_data / "images" / "acr_magic.jpg")
-    hands = create_predictor("single_stage", device="cpu").predict(image)
-    assert len(hands) == 1 and hands[0].handedness == "right"
+    return image, create_predictor("single_stage", device="cpu").predict(image)
+
+
+def test_shipped_weights_find_the_extended_hand_in_a_real_photo(shared_data):
+    image, hands = _acr_magic_hands(shared_data)
+    assert len(hands) == 1
     x0, y0, x1, y1 = hands[0].bbox
     h, w = image.shape[:2]
     assert 0.5 * w < (x0 + x1) / 2 < 0.9 * w and 0.1 * h < (y0 + y1) / 2 < 0.5 * h  # the hand, right of centre
     assert 0.2 < hands[0].transl[2] < 2.0  # metres in front of the camera
+
+
+@pytest.mark.xfail(strict=True, reason="known failure (MODEL_CARD): the shipped weights call this left hand right")
+def test_shipped_weights_get_the_side_of_the_extended_hand(shared_data):
+    # a LEFT hand: its palm faces the camera, thumb on top, fingers pointing right (the
+    # two_stage teacher agrees, 1.00); strict, so that weights which get it right say so
+    _, hands = _acr_magic_hands(shared_data)
+    assert len(hands) == 1 and hands[0].handedness == "left"
