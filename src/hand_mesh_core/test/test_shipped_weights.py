@@ -2,7 +2,7 @@
 weights file, its folded operating threshold, the decoding and the hand model together.
 
 Bounds sit below the figures in assets/weights/MODEL_CARD.md (FreiHAND subset, the weights of
-2026-12-04 with refinement: recall 0.88, PCK@0.2 0.728, handedness 1.00), with a margin of at
+2026-12-06 with refinement: recall 1.00, PCK@0.2 0.768, handedness 1.00), with a margin of at
 least one hand.
 """
 
